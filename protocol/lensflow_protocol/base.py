@@ -1,0 +1,34 @@
+"""The one base model every wire type derives from: camelCase on the wire, unknown fields refused."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+
+def _no_nul(value: str) -> str:
+    # NUL bytes break paths, argv and SQLite text alike: refuse them at the edge.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL bytes")
+    return value
+
+
+SafeStr = Annotated[str, AfterValidator(_no_nul)]
+"""A string that may travel into a path, an argv list or the store."""
+
+
+class WireModel(BaseModel):
+    """Base of every argument, result and notification: camelCase aliases, strict about fields."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=False,
+    )
+
+    def wire(self) -> dict[str, object]:
+        """The JSON-ready dict sent to clients."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -1,0 +1,58 @@
+"""Which model types each command and notification carries: one table that the server,
+the schema export and the tests all read, so the three cannot disagree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import names
+from .base import WireModel
+from .notifications import RunOutputParams, RunUpdatedParams
+from .settings import Settings
+from .tracking import (
+    GetRunArgs,
+    ListExperimentsArgs,
+    ListExperimentsResult,
+    ListModelsArgs,
+    ListModelsResult,
+    ListRunsArgs,
+    ListRunsResult,
+    RegisterModelArgs,
+    RegisterModelResult,
+    RunDetail,
+    TrackRunArgs,
+    TrackRunResult,
+)
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    arguments: type[WireModel]
+    result: type[WireModel]
+    summary: str
+
+
+COMMANDS: dict[str, CommandSpec] = {
+    spec.name: spec
+    for spec in (
+        CommandSpec(names.TRACK_RUN, TrackRunArgs, TrackRunResult,
+                    "Run a training script as a tracked MLflow run."),
+        CommandSpec(names.REGISTER_MODEL, RegisterModelArgs, RegisterModelResult,
+                    "Register an artifact of a run as a new model version."),
+        CommandSpec(names.LIST_EXPERIMENTS, ListExperimentsArgs, ListExperimentsResult,
+                    "List the experiments of the tracking store."),
+        CommandSpec(names.LIST_RUNS, ListRunsArgs, ListRunsResult,
+                    "List runs, newest first, by experiment or script."),
+        CommandSpec(names.GET_RUN, GetRunArgs, RunDetail, "One run with its artifacts and tags."),
+        CommandSpec(names.LIST_MODELS, ListModelsArgs, ListModelsResult,
+                    "List registered models and their versions."),
+    )
+}
+
+NOTIFICATIONS: dict[str, type[WireModel]] = {
+    names.RUN_OUTPUT: RunOutputParams,
+    names.RUN_UPDATED: RunUpdatedParams,
+}
+
+SETTINGS: type[WireModel] = Settings
