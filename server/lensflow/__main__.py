@@ -1,0 +1,46 @@
+"""`lensflow` / `python -m lensflow`: serve LSP over stdio (default) or TCP."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lensflow", description=__doc__)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--stdio", action="store_true", help="serve over stdin/stdout (default)")
+    mode.add_argument("--tcp", metavar="HOST:PORT", help="serve over TCP, e.g. 127.0.0.1:2087")
+    parser.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    ns = parser.parse_args(argv)
+
+    from . import __version__
+
+    if ns.version:
+        print(f"lensflow {__version__}")
+        return 0
+    # stdout carries the protocol: every log line goes to stderr.
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=ns.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # pygls logs every message it sends at INFO: far too chatty for an editor's log.
+    logging.getLogger("pygls").setLevel(max(logging.WARNING, logging.getLogger().level))
+    from .server import build_server
+
+    server = build_server()
+    if ns.tcp:
+        host, _, port = ns.tcp.rpartition(":")
+        if not host or not port.isdigit():
+            parser.error("--tcp takes HOST:PORT, e.g. 127.0.0.1:2087")
+        server.start_tcp(host, int(port))
+    else:
+        server.start_io()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

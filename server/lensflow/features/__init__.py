@@ -1,0 +1,1 @@
+"""LSP features, one concern per module; each exposes `register(server)`."""

@@ -1,0 +1,81 @@
+"""The workflow at the cursor, for editors without lenses, and quick fixes for diagnostics.
+
+LSP method: textDocument/codeAction.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lensflow_protocol import names
+from lensflow_protocol.errors import LensflowError
+from lsprotocol import types
+
+from ..analysis import Span
+from .diagnostics import active_problems
+from .lenses import last_run, model_name_for, to_range
+
+if TYPE_CHECKING:
+    from ..server import LensflowServer
+
+
+def _overlaps(span: Span, rng: types.Range) -> bool:
+    return (span.start_line, span.start_col) <= (rng.end.line, rng.end.character) and (
+        rng.start.line,
+        rng.start.character,
+    ) <= (span.end_line, span.end_col)
+
+
+def register(server: LensflowServer) -> None:
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(
+            code_action_kinds=[types.CodeActionKind.QuickFix, types.CodeActionKind.Source]
+        ),
+    )
+    async def code_action(
+        ls: LensflowServer, params: types.CodeActionParams
+    ) -> list[types.CodeAction]:
+        uri = params.text_document.uri
+        facts = ls.facts(uri)
+        if facts is None:
+            return []
+        actions: list[types.CodeAction] = []
+        for problem in active_problems(ls, facts):
+            if not _overlaps(problem.span, params.range):
+                continue
+            edits = [types.TextEdit(range=to_range(e.span), new_text=e.new_text) for e in problem.fix]
+            actions.append(
+                types.CodeAction(
+                    title=problem.fix_title,
+                    kind=types.CodeActionKind.QuickFix,
+                    edit=types.WorkspaceEdit(changes={uri: edits}),
+                    is_preferred=True,
+                )
+            )
+        if facts.track_anchor is not None:
+            actions.append(
+                types.CodeAction(
+                    title="Lensflow: Track run",
+                    kind=types.CodeActionKind.Source,
+                    command=types.Command("Track run", names.TRACK_RUN, [{"script": uri}]),
+                )
+            )
+        model_paths = {s.model_path for s in facts.model_sites if s.model_path is not None}
+        if model_paths:
+            try:
+                run = await last_run(ls, uri, finished=True)
+            except LensflowError:
+                run = None
+            for model_path in sorted(model_paths) if run is not None else ():
+                assert run is not None
+                name = model_name_for(facts, uri)
+                args = {"runId": run.run_id, "modelName": name, "modelPath": model_path}
+                actions.append(
+                    types.CodeAction(
+                        title=f"Lensflow: Register model {name} ({model_path})",
+                        kind=types.CodeActionKind.Source,
+                        command=types.Command("Register model", names.REGISTER_MODEL, [args]),
+                    )
+                )
+        return actions

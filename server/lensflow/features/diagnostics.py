@@ -1,0 +1,72 @@
+"""The seed's pitfalls as diagnostics: `sklearn.externals.joblib`, and azureml's
+`register_model` against a local store. Their quick fixes are in `code_actions`.
+
+LSP methods: textDocument/didOpen, textDocument/didChange, textDocument/didClose,
+textDocument/publishDiagnostics.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+from ..analysis import Problem, ScriptFacts
+from .lenses import to_range
+
+if TYPE_CHECKING:
+    from ..server import LensflowServer
+
+SOURCE = "lensflow"
+_SEVERITY = {
+    # An ImportError on any current scikit-learn: the script cannot run at all.
+    "sklearn-externals-joblib": types.DiagnosticSeverity.Error,
+    "azureml-register-model": types.DiagnosticSeverity.Warning,
+}
+
+
+def active_problems(ls: LensflowServer, facts: ScriptFacts) -> list[Problem]:
+    """azureml's register_model only hurts when the workspace is not Azure."""
+    local = ls.settings.workspace == "local"
+    return [p for p in facts.problems if local or p.code != "azureml-register-model"]
+
+
+def publish(ls: LensflowServer, uri: str) -> None:
+    facts = ls.facts(uri)
+    if facts is None:
+        return
+    diagnostics = [
+        types.Diagnostic(
+            range=to_range(problem.span),
+            message=problem.message,
+            severity=_SEVERITY.get(problem.code, types.DiagnosticSeverity.Warning),
+            code=problem.code,
+            source=SOURCE,
+        )
+        for problem in active_problems(ls, facts)
+    ]
+    doc = ls.workspace.get_text_document(uri)
+    ls.text_document_publish_diagnostics(
+        types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=doc.version)
+    )
+
+
+def publish_all(ls: LensflowServer) -> None:
+    for uri in list(ls.workspace.text_documents):
+        publish(ls, uri)
+
+
+def register(server: LensflowServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: LensflowServer, params: types.DidOpenTextDocumentParams) -> None:
+        publish(ls, params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: LensflowServer, params: types.DidChangeTextDocumentParams) -> None:
+        publish(ls, params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: LensflowServer, params: types.DidCloseTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        ls.analyses.forget(uri)
+        ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))

@@ -1,0 +1,140 @@
+"""Code lenses above a training script: `▶ Track run`, the last run's summary, `Register model`.
+
+LSP methods: textDocument/codeLens, codeLens/resolve.
+Lenses come from the cached syntax facts (cheap, every keystroke); anything that needs the
+tracking store is filled in by codeLens/resolve.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from lensflow_protocol import names
+from lensflow_protocol.errors import LensflowError
+from lensflow_protocol.tracking import ListRunsArgs, RunInfo
+from lsprotocol import types
+
+from ..analysis import ScriptFacts, Span
+
+if TYPE_CHECKING:
+    from ..server import LensflowServer
+
+log = logging.getLogger(__name__)
+
+
+def to_range(span: Span) -> types.Range:
+    return types.Range(
+        start=types.Position(line=span.start_line, character=span.start_col),
+        end=types.Position(line=span.end_line, character=span.end_col),
+    )
+
+
+def model_name_for(facts: ScriptFacts, uri: str) -> str:
+    if facts.registered_model_name:
+        return facts.registered_model_name
+    stem = uri.rstrip("/").rsplit("/", 1)[-1].removesuffix(".py")
+    return f"{stem}_model"
+
+
+def build_lenses(facts: ScriptFacts, uri: str) -> list[types.CodeLens]:
+    lenses: list[types.CodeLens] = []
+    if facts.track_anchor is not None:
+        where = to_range(facts.track_anchor)
+        lenses.append(
+            types.CodeLens(
+                range=where,
+                command=types.Command("▶ Track run", names.TRACK_RUN, [{"script": uri}]),
+            )
+        )
+        lenses.append(types.CodeLens(range=where, data={"kind": "lastRun", "uri": uri}))
+    # One Register lens per model file, above its log_artifact if the script has one.
+    sites: dict[str, Span] = {}
+    for site in facts.model_sites:
+        if site.model_path is not None:
+            sites[site.model_path] = site.span
+    for model_path, span in sites.items():
+        data = {
+            "kind": "register",
+            "uri": uri,
+            "modelPath": model_path,
+            "modelName": model_name_for(facts, uri),
+        }
+        lenses.append(types.CodeLens(range=to_range(span), data=data))
+    return lenses
+
+
+async def last_run(ls: LensflowServer, uri: str, finished: bool = False) -> RunInfo | None:
+    """The script's newest run (FINISHED only, if asked), cached until a run of it ends."""
+    key = ls.script_key(uri)
+    if key is None:
+        return None
+    cache_key = f"{key}\0finished" if finished else key
+    if cache_key not in ls.last_runs:
+        runs = await ls.active_workspace().list_runs(ListRunsArgs(script=key, limit=20))
+        candidates = [r for r in runs.runs if not finished or r.status == "FINISHED"]
+        ls.last_runs[cache_key] = candidates[0] if candidates else None
+    return ls.last_runs[cache_key]
+
+
+def _ago(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    seconds = max(0, time.time() - ms / 1000)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f" · {int(seconds // size)} {unit} ago"
+    return " · just now"
+
+
+def run_title(run: RunInfo) -> str:
+    mark = {"FINISHED": "✓", "FAILED": "✗", "KILLED": "■"}.get(run.status, "…")
+    metrics = " ".join(f"{k}={v:.6g}" for k, v in sorted(run.metrics.items())[:3])
+    return f"{mark} {run.status}" + (f" · {metrics}" if metrics else "") + _ago(run.start_time)
+
+
+async def resolve_lens(ls: LensflowServer, lens: types.CodeLens) -> types.CodeLens:
+    data: Any = lens.data
+    if not isinstance(data, dict) or not isinstance(data.get("uri"), str):
+        return lens
+    uri = data["uri"]
+    try:
+        if data.get("kind") == "lastRun":
+            run = await last_run(ls, uri)
+            if run is None:
+                lens.command = types.Command("No runs yet", "")
+            else:
+                lens.command = types.Command(
+                    f"Last run: {run_title(run)}", names.GET_RUN, [{"runId": run.run_id}]
+                )
+        elif data.get("kind") == "register":
+            run = await last_run(ls, uri, finished=True)
+            if run is None:
+                lens.command = types.Command("Register model (track a run first)", "")
+            else:
+                args = {
+                    "runId": run.run_id,
+                    "modelName": data["modelName"],
+                    "modelPath": data["modelPath"],
+                }
+                lens.command = types.Command(
+                    f"Register model {data['modelName']}", names.REGISTER_MODEL, [args]
+                )
+    except LensflowError as exc:
+        # A lens is no place for an error dialog: say it in the title.
+        lens.command = types.Command(f"Lensflow: {exc.message[:80]}", "")
+    return lens
+
+
+def register(server: LensflowServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
+    def code_lens(ls: LensflowServer, params: types.CodeLensParams) -> list[types.CodeLens]:
+        facts = ls.facts(params.text_document.uri)
+        if facts is None or not facts.uses_mlflow and facts.track_anchor is None:
+            return []
+        return build_lenses(facts, params.text_document.uri)
+
+    @server.feature(types.CODE_LENS_RESOLVE)
+    async def code_lens_resolve(ls: LensflowServer, lens: types.CodeLens) -> types.CodeLens:
+        return await resolve_lens(ls, lens)

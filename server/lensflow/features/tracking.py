@@ -1,0 +1,151 @@
+"""Tracking and registry commands: run a script as an MLflow run, register its model, query.
+
+LSP methods: workspace/executeCommand (lensflow.trackRun, lensflow.registerModel,
+lensflow.listExperiments, lensflow.listRuns, lensflow.getRun, lensflow.listModels);
+sends lensflow/runOutput, lensflow/runUpdated, $/progress and workspace/codeLens/refresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lensflow_protocol import names
+from lensflow_protocol.notifications import RunOutputParams, RunUpdatedParams
+from lensflow_protocol.tracking import (
+    GetRunArgs,
+    ListExperimentsArgs,
+    ListExperimentsResult,
+    ListModelsArgs,
+    ListModelsResult,
+    ListRunsArgs,
+    ListRunsResult,
+    RegisterModelArgs,
+    RegisterModelResult,
+    RunDetail,
+    TrackRunArgs,
+    TrackRunResult,
+)
+
+from .. import commands
+from ..analysis import analyze
+from ..paths import resolve_script, script_path
+from ..progress import Progress
+from ..workspaces.base import TrackRequest
+
+if TYPE_CHECKING:
+    from ..server import LensflowServer
+
+log = logging.getLogger(__name__)
+
+
+def experiment_for(script: Path) -> str:
+    """The script's own literal `mlflow.set_experiment(...)`, else its file stem.
+
+    It must match, or the script's start_run() refuses to resume the run we made for it.
+    """
+    try:
+        source = script.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return script.stem
+    return analyze(source).experiment_name or script.stem
+
+
+class _RunNotifier:
+    """Turns a workspace's run events into notifications and progress reports."""
+
+    def __init__(self, ls: LensflowServer, script: Path, progress: Progress) -> None:
+        self.ls, self.script, self.progress = ls, script, progress
+
+    def started(self, run_id: str, experiment_name: str) -> None:
+        self.progress.report(f"run {run_id[:8]} started in {experiment_name}")
+        params = RunUpdatedParams(
+            run_id=run_id, status="RUNNING", script=str(self.script), experiment_name=experiment_name
+        )
+        self.ls.protocol.notify(names.RUN_UPDATED, params.wire())
+
+    def output(self, run_id: str, stream: str, text: str) -> None:
+        params = RunOutputParams(run_id=run_id, stream=stream, text=text)  # type: ignore[arg-type]
+        self.ls.protocol.notify(names.RUN_OUTPUT, params.wire())
+        if line := text.strip().rsplit("\n", 1)[-1]:
+            self.progress.report(line)
+
+
+async def after_run(ls: LensflowServer, script: Path, result: TrackRunResult) -> None:
+    ls.last_runs.pop(str(script), None)
+    params = RunUpdatedParams(
+        run_id=result.run_id,
+        status=result.status,
+        script=str(script),
+        experiment_name=result.experiment_name,
+    )
+    ls.protocol.notify(names.RUN_UPDATED, params.wire())
+    workspace_caps = ls.client_capabilities.workspace
+    if workspace_caps and workspace_caps.code_lens and workspace_caps.code_lens.refresh_support:
+        try:
+            await ls.workspace_code_lens_refresh_async(None)
+        except Exception:  # the client may be gone; the run itself is safe
+            log.info("codeLens refresh failed", exc_info=True)
+
+
+def summary(result: TrackRunResult) -> str:
+    metrics = ", ".join(f"{k}={v:.6g}" for k, v in sorted(result.metrics.items())[:4])
+    return f"{result.status} in {result.duration_s:.1f}s" + (f" · {metrics}" if metrics else "")
+
+
+def register(server: LensflowServer) -> None:
+    @commands.register(server, names.TRACK_RUN)
+    async def track_run(ls: LensflowServer, args: TrackRunArgs) -> TrackRunResult:
+        workspace = ls.active_workspace()
+        script = resolve_script(args.script, ls.root)
+        request = TrackRequest(
+            script=script,
+            experiment_name=args.experiment_name or experiment_for(script),
+            args=args.args,
+            env=args.env,
+            run_name=args.run_name,
+        )
+        cancel = asyncio.Event()
+        async with Progress(ls, f"Tracking {script.name}", cancel) as progress:
+            task = asyncio.ensure_future(
+                workspace.track_run(request, _RunNotifier(ls, script, progress), cancel)
+            )
+            try:
+                result = await asyncio.shield(task)
+            except asyncio.CancelledError:
+                # $/cancelRequest: kill the script, record the run as KILLED, then answer -32800.
+                cancel.set()
+                result = await task
+                await after_run(ls, script, result)
+                raise
+            progress.end(summary(result))
+        await after_run(ls, script, result)
+        return result
+
+    @commands.register(server, names.REGISTER_MODEL)
+    async def register_model(ls: LensflowServer, args: RegisterModelArgs) -> RegisterModelResult:
+        result = await ls.active_workspace().register_model(args)
+        ls.last_runs.clear()
+        return result
+
+    @commands.register(server, names.LIST_EXPERIMENTS)
+    async def list_experiments(
+        ls: LensflowServer, args: ListExperimentsArgs
+    ) -> ListExperimentsResult:
+        return await ls.active_workspace().list_experiments()
+
+    @commands.register(server, names.LIST_RUNS)
+    async def list_runs(ls: LensflowServer, args: ListRunsArgs) -> ListRunsResult:
+        if args.script is not None:
+            args = args.model_copy(update={"script": str(script_path(args.script, ls.root))})
+        return await ls.active_workspace().list_runs(args)
+
+    @commands.register(server, names.GET_RUN)
+    async def get_run(ls: LensflowServer, args: GetRunArgs) -> RunDetail:
+        return await ls.active_workspace().get_run(args.run_id)
+
+    @commands.register(server, names.LIST_MODELS)
+    async def list_models(ls: LensflowServer, args: ListModelsArgs) -> ListModelsResult:
+        return await ls.active_workspace().list_models()

@@ -1,0 +1,63 @@
+"""Work-done progress (`$/progress`) for long commands, when the client supports it.
+
+LSP methods: window/workDoneProgress/create, $/progress, window/workDoneProgress/cancel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+if TYPE_CHECKING:
+    from .server import LensflowServer
+
+log = logging.getLogger(__name__)
+
+
+class Progress:
+    """One progress bar; a client's cancel sets `cancel`. A no-op where the client has none."""
+
+    def __init__(self, ls: LensflowServer, title: str, cancel: asyncio.Event) -> None:
+        self._ls = ls
+        self._title = title
+        self._cancel = cancel
+        self._token: str | None = None
+
+    async def __aenter__(self) -> Progress:
+        window = self._ls.client_capabilities.window
+        if not (window and window.work_done_progress):
+            return self
+        token = str(uuid.uuid4())  # pygls never forgets a token: always a fresh one
+        try:
+            await self._ls.work_done_progress.create_async(token)
+        except Exception:  # a client that refuses progress still gets the command done
+            log.info("client refused a progress token", exc_info=True)
+            return self
+        self._token = token
+        loop = asyncio.get_running_loop()
+        future = self._ls.work_done_progress.tokens[token]
+        future.add_done_callback(
+            lambda f: loop.call_soon_threadsafe(self._cancel.set) if f.cancelled() else None
+        )
+        self._ls.work_done_progress.begin(
+            token, types.WorkDoneProgressBegin(title=self._title, cancellable=True, message="")
+        )
+        return self
+
+    def report(self, message: str, percentage: int | None = None) -> None:
+        if self._token is not None:
+            self._ls.work_done_progress.report(
+                self._token, types.WorkDoneProgressReport(message=message[:200], percentage=percentage)
+            )
+
+    def end(self, message: str) -> None:
+        if self._token is not None:
+            self._ls.work_done_progress.end(self._token, types.WorkDoneProgressEnd(message=message))
+            self._token = None
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.end("cancelled" if self._cancel.is_set() else "done")

@@ -1,0 +1,52 @@
+"""Turns the wire `Settings` into a workspace: paths resolved, interpreter chosen."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from lensflow_protocol.errors import Unsupported
+from lensflow_protocol.settings import Settings
+
+from .workspaces.base import Workspace
+
+
+@dataclass(frozen=True)
+class ResolvedSettings:
+    settings: Settings
+    root: Path
+    home: Path
+    python: str
+
+
+def resolve(settings: Settings, root: Path | None) -> ResolvedSettings:
+    base = root or Path.cwd()
+    home = Path(settings.home).expanduser() if settings.home else base / ".lensflow"
+    if not home.is_absolute():
+        home = base / home
+    return ResolvedSettings(settings, base, home, default_python(settings, base))
+
+
+def default_python(settings: Settings, root: Path) -> str:
+    """The `python` setting, else the workspace's own .venv, else the server's interpreter."""
+    if settings.python:
+        return settings.python
+    for candidate in (root / ".venv" / "bin" / "python", root / ".venv" / "Scripts" / "python.exe"):
+        if candidate.exists():
+            return str(candidate)
+    return sys.executable
+
+
+def make_workspace(resolved: ResolvedSettings) -> Workspace:
+    kind = resolved.settings.workspace
+    if kind == "local":
+        # Imported here: the server must not pay for workspaces it does not use.
+        from .workspaces.local import LocalWorkspace
+
+        return LocalWorkspace(resolved.home, resolved.python, resolved.settings.tracking_uri)
+    raise Unsupported(
+        f"Workspace {kind!r} is not available in this version: Azure ML workspaces "
+        "(a config.json path) are not implemented yet. Set `workspace` to \"local\".",
+        workspace=kind,
+    )

@@ -1,0 +1,5 @@
+"""The embedded `local` workspace: MLflow on SQLite under `.lensflow/`, no account, no network."""
+
+from .workspace import LocalWorkspace
+
+__all__ = ["LocalWorkspace"]

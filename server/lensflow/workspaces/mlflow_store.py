@@ -1,0 +1,234 @@
+"""Reads and writes an MLflow tracking store and model registry from the server process.
+
+Plain blocking code, meant to run in the workspace's own executor thread: mlflow is imported
+on first use there, never at server start-up. Works with any MLflow tracking URI.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import posixpath
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from lensflow_protocol.errors import InvalidPath, NotFound, StoreError
+from lensflow_protocol.tracking import (
+    ExperimentInfo,
+    ListExperimentsResult,
+    ListModelsResult,
+    ListRunsResult,
+    ModelFramework,
+    ModelVersionInfo,
+    RegisteredModelInfo,
+    RegisterModelArgs,
+    RegisterModelResult,
+    RunDetail,
+    RunInfo,
+)
+
+log = logging.getLogger(__name__)
+
+SCRIPT_TAG = "lensflow.script"
+FRAMEWORK_TAG = "lensflow.modelFramework"
+_FILE_FRAMEWORKS: dict[str, ModelFramework] = {
+    ".pkl": "ScikitLearn", ".pickle": "ScikitLearn", ".joblib": "ScikitLearn", ".onnx": "Onnx",
+}
+
+
+def safe_artifact_path(path: str) -> str:
+    """The artifact path, normalised; refuses any path that leaves the run's artifact folder."""
+    cleaned = path.replace("\\", "/").strip()
+    normal = posixpath.normpath(cleaned)
+    if cleaned.startswith("/") or normal == ".." or normal.startswith("../") or normal == ".":
+        raise InvalidPath(
+            f"Artifact path {path!r} leaves the run's artifacts; give a path inside the run, "
+            "such as 'model.pkl' or 'outputs/model'.",
+            path=path,
+        )
+    return normal
+
+
+class MlflowStore:
+    def __init__(self, tracking_uri: str, registry_uri: str | None = None) -> None:
+        self.tracking_uri = tracking_uri
+        self.registry_uri = registry_uri or tracking_uri
+
+    @functools.cached_property
+    def client(self) -> Any:
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+
+    # --- queries -------------------------------------------------------------------------
+    def list_experiments(self) -> ListExperimentsResult:
+        return ListExperimentsResult(
+            experiments=[
+                ExperimentInfo(
+                    experiment_id=str(e.experiment_id),
+                    name=e.name,
+                    artifact_location=e.artifact_location,
+                    lifecycle_stage=e.lifecycle_stage,
+                )
+                for e in self.client.search_experiments()
+            ]
+        )
+
+    def list_runs(self, experiment_name: str | None, script: str | None, limit: int) -> ListRunsResult:
+        if experiment_name is not None:
+            experiment = self.client.get_experiment_by_name(experiment_name)
+            if experiment is None:
+                raise NotFound(f"No experiment is named {experiment_name!r}.", name=experiment_name)
+            ids = [experiment.experiment_id]
+        else:
+            ids = [e.experiment_id for e in self.client.search_experiments()]
+        if not ids:
+            return ListRunsResult(runs=[])
+        query = ""
+        if script is not None:
+            quote = '"' if "'" in script else "'"
+            query = f"tags.`{SCRIPT_TAG}` = {quote}{script}{quote}"
+        runs = self.client.search_runs(
+            ids, filter_string=query, max_results=limit, order_by=["attributes.start_time DESC"]
+        )
+        return ListRunsResult(runs=[_run_info(r) for r in runs])
+
+    def get_run(self, run_id: str) -> RunDetail:
+        run = self._run(run_id)
+        experiment = self.client.get_experiment(run.info.experiment_id)
+        return RunDetail(
+            **_run_info(run).model_dump(),
+            experiment_name=experiment.name,
+            artifact_uri=run.info.artifact_uri,
+            artifacts=self.list_artifacts(run_id),
+            tags={k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.log-model")},
+        )
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[str]:
+        found: list[str] = []
+        for info in self.client.list_artifacts(run_id, path):
+            found += self.list_artifacts(run_id, info.path) if info.is_dir else [info.path]
+        return sorted(found)
+
+    def list_models(self) -> ListModelsResult:
+        models = []
+        for rm in self.client.search_registered_models():
+            versions = sorted(
+                self.client.search_model_versions(f"name = '{_escape(rm.name)}'"),
+                key=lambda v: int(v.version),
+            )
+            models.append(
+                RegisteredModelInfo(
+                    name=rm.name,
+                    latest_version=int(versions[-1].version) if versions else None,
+                    versions=[
+                        ModelVersionInfo(
+                            version=int(v.version),
+                            model_framework=(v.tags or {}).get(FRAMEWORK_TAG),
+                            source=v.source,
+                            run_id=v.run_id,
+                            creation_time=v.creation_timestamp,
+                        )
+                        for v in versions
+                    ],
+                )
+            )
+        return ListModelsResult(models=models)
+
+    # --- writes --------------------------------------------------------------------------
+    def register_model(self, args: RegisterModelArgs) -> RegisterModelResult:
+        from mlflow.exceptions import MlflowException
+
+        path = safe_artifact_path(args.model_path)
+        run = self._run(args.run_id)
+        inferred = self._check_and_infer(args.run_id, path)
+        framework = args.model_framework or inferred
+        if framework is None:
+            raise InvalidPath(
+                f"Cannot tell the framework of {path!r}; pass modelFramework "
+                "(ScikitLearn, Onnx, TensorFlow or MLflow).",
+                path=path,
+            )
+        source = f"{run.info.artifact_uri.rstrip('/')}/{path}"
+        try:
+            self.client.create_registered_model(args.model_name)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise StoreError(f"Could not create model {args.model_name!r}: {exc.message}") from exc
+        tags = {**args.tags, FRAMEWORK_TAG: framework, "lensflow.modelPath": path}
+        version = self.client.create_model_version(
+            args.model_name, source, run_id=args.run_id, tags=tags, description=args.description
+        )
+        return RegisterModelResult(
+            model_name=args.model_name,
+            version=int(version.version),
+            model_framework=framework,
+            source=source,
+        )
+
+    def finish_run(self, run_id: str, status: str, log_text: str) -> None:
+        """Mark a run the script could not finish itself (killed, crashed) and keep its output."""
+        with tempfile.TemporaryDirectory(prefix="lensflow-log-") as folder:
+            log_path = Path(folder, "std_log.txt")
+            log_path.write_text(log_text, encoding="utf-8")
+            try:
+                self.client.log_artifact(run_id, str(log_path), "outputs")
+            except Exception:  # the status matters more than the log: keep going
+                log.exception("could not keep the output of run %s", run_id)
+        self.client.set_terminated(run_id, status)
+
+    def run_data(self, run_id: str) -> tuple[dict[str, str], dict[str, float], list[str]]:
+        data = self._run(run_id).data
+        metrics = {k: float(v) for k, v in data.metrics.items()}
+        return dict(data.params), metrics, self.list_artifacts(run_id)
+
+    # --- helpers -------------------------------------------------------------------------
+    def _run(self, run_id: str) -> Any:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.get_run(run_id)
+        except MlflowException as exc:
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                raise NotFound(f"No run has the id {run_id!r}.", runId=run_id) from exc
+            raise StoreError(f"The tracking store failed: {exc.message}") from exc
+
+    def _check_and_infer(self, run_id: str, path: str) -> ModelFramework | None:
+        """Refuses a path the run does not have; returns the framework its shape suggests."""
+        parent = posixpath.dirname(path) or None
+        entries = {info.path: info for info in self.client.list_artifacts(run_id, parent)}
+        if path not in entries:
+            have = ", ".join(sorted(entries)) or "nothing"
+            raise NotFound(
+                f"Run {run_id} has no artifact {path!r} (it has: {have}). "
+                "Log the model file with mlflow.log_artifact first.",
+                runId=run_id,
+                path=path,
+            )
+        if entries[path].is_dir:
+            children = {posixpath.basename(i.path) for i in self.client.list_artifacts(run_id, path)}
+            if "MLmodel" in children:
+                return "MLflow"
+            if "saved_model.pb" in children:
+                return "TensorFlow"
+            return None
+        return _FILE_FRAMEWORKS.get(posixpath.splitext(path)[1].lower())
+
+
+def _escape(value: str) -> str:
+    return value.replace("'", "\\'")
+
+
+def _run_info(run: Any) -> RunInfo:
+    return RunInfo(
+        run_id=run.info.run_id,
+        experiment_id=str(run.info.experiment_id),
+        run_name=run.info.run_name,
+        status=run.info.status,
+        start_time=run.info.start_time,
+        end_time=run.info.end_time,
+        script=run.data.tags.get(SCRIPT_TAG),
+        params=dict(run.data.params),
+        metrics={k: float(v) for k, v in run.data.metrics.items()},
+    )

@@ -1,0 +1,180 @@
+"""A workspace whose tracking and registry are MLflow: runs scripts, answers queries.
+
+The local workspace is this with an embedded SQLite store; an Azure ML workspace is this with
+Azure's tracking URI (refreshed per run) and its own registry and compute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from lensflow_protocol.errors import LensflowError, NotFound, RunnerFailed, StoreError
+from lensflow_protocol.tracking import (
+    ListExperimentsResult,
+    ListModelsResult,
+    ListRunsArgs,
+    ListRunsResult,
+    RegisterModelArgs,
+    RegisterModelResult,
+    RunDetail,
+    TrackRunResult,
+)
+
+from .base import RunEvents, TrackRequest, Workspace
+from .mlflow_store import MlflowStore
+from .runner import RunOutcome, RunRequest, run_script
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_SPOOL_BYTES = 1 << 20
+
+
+class MlflowWorkspace(Workspace):
+    def __init__(self, tracking_uri: str, python: str, artifact_root: str | None = None) -> None:
+        self.tracking_uri = tracking_uri
+        self.python = python
+        self.artifact_root = artifact_root
+        self.store = MlflowStore(tracking_uri)
+        # One thread owns every store call: mlflow loads there, off the event loop and off
+        # the pool that reads stdin, and SQLite sees one writer from this process.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lensflow-store")
+
+    @property
+    def display_name(self) -> str:
+        return self.kind
+
+    async def call_store(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+        except LensflowError:
+            raise
+        except Exception as exc:
+            log.exception("store call %s failed", getattr(fn, "__name__", fn))
+            raise StoreError(f"The tracking store at {self.tracking_uri} failed: {exc}") from exc
+
+    def child_tracking_uri(self) -> str:
+        """The URI a training child gets; Azure hands out a fresh one each time."""
+        return self.tracking_uri
+
+    # --- tracking ------------------------------------------------------------------------
+    async def track_run(
+        self, request: TrackRequest, events: RunEvents, cancel: asyncio.Event
+    ) -> TrackRunResult:
+        env = {
+            **os.environ,
+            **request.env,
+            "MLFLOW_TRACKING_URI": self.child_tracking_uri(),
+            "LENSFLOW_EXPERIMENT_NAME": request.experiment_name,
+            "LENSFLOW_SCRIPT": str(request.script),
+        }
+        env.pop("MLFLOW_RUN_ID", None)
+        env.pop("MLFLOW_EXPERIMENT_ID", None)
+        env.pop("MLFLOW_EXPERIMENT_NAME", None)
+        if request.run_name:
+            env["LENSFLOW_RUN_NAME"] = request.run_name
+        if self.artifact_root:
+            env["LENSFLOW_ARTIFACT_ROOT"] = self.artifact_root
+
+        run_id = ""
+        # Output can overtake the "started" event (they travel on different pipes): hold it
+        # until the run has an id to name.
+        early: list[tuple[str, str]] = []
+        # The full console output, in case the script dies before it can keep it itself.
+        spool = tempfile.SpooledTemporaryFile(_SPOOL_BYTES, mode="w+", encoding="utf-8")
+
+        def on_started(info: dict[str, Any]) -> None:
+            nonlocal run_id
+            run_id = str(info["runId"])
+            events.started(run_id, str(info.get("experimentName", request.experiment_name)))
+            for stream, text in early:
+                events.output(run_id, stream, text)
+            early.clear()
+
+        def on_output(stream: str, text: str) -> None:
+            spool.write(text)
+            if run_id:
+                events.output(run_id, stream, text)
+            else:
+                early.append((stream, text))
+
+        runner_request = RunRequest(self.python, request.script, request.args, env)
+        with spool:
+            try:
+                outcome = await run_script(runner_request, on_output, on_started, cancel)
+            except FileNotFoundError as exc:
+                raise NotFound(
+                    f"The training interpreter {self.python!r} does not exist; "
+                    "fix the `python` setting.",
+                    python=self.python,
+                ) from exc
+            spool.seek(0)
+            return await self._result(request, outcome, spool.read)
+
+    async def _result(
+        self, request: TrackRequest, outcome: RunOutcome, full_output: Callable[[], str]
+    ) -> TrackRunResult:
+        if outcome.started is None:
+            if outcome.error:
+                raise StoreError(
+                    f"Could not start a run in {self.tracking_uri}: {outcome.error}",
+                    trackingUri=self.tracking_uri,
+                )
+            if outcome.cancelled:
+                raise RunnerFailed("The run was cancelled before it started.")
+            raise RunnerFailed(
+                f"{self.python} could not start the run (exit code {outcome.exit_code}). "
+                f"Does it have mlflow installed? Output:\n{outcome.output_tail}",
+                exitCode=outcome.exit_code,
+            )
+        run_id = str(outcome.started["runId"])
+        ended = outcome.ended
+        if ended is None:
+            # Killed, or crashed before it could finish: the server closes the run.
+            status = "KILLED" if outcome.cancelled else "FAILED"
+            await self.call_store(self.store.finish_run, run_id, status, full_output())
+            params, metrics, artifacts = await self.call_store(self.store.run_data, run_id)
+        else:
+            status = str(ended["status"])
+            params, metrics = ended.get("params", {}), ended.get("metrics", {})
+            artifacts = ended.get("artifacts", [])
+        return TrackRunResult(
+            run_id=run_id,
+            experiment_id=str(outcome.started["experimentId"]),
+            experiment_name=str(outcome.started.get("experimentName", request.experiment_name)),
+            status=status,  # type: ignore[arg-type]
+            params=params,
+            metrics=metrics,
+            artifacts=artifacts,
+            duration_s=round(outcome.duration_s, 3),
+            output_tail=outcome.output_tail,
+            exit_code=outcome.exit_code,
+        )
+
+    # --- registry and queries ------------------------------------------------------------
+    async def register_model(self, args: RegisterModelArgs) -> RegisterModelResult:
+        return await self.call_store(self.store.register_model, args)
+
+    async def list_experiments(self) -> ListExperimentsResult:
+        return await self.call_store(self.store.list_experiments)
+
+    async def list_runs(self, args: ListRunsArgs) -> ListRunsResult:
+        return await self.call_store(
+            self.store.list_runs, args.experiment_name, args.script, args.limit
+        )
+
+    async def get_run(self, run_id: str) -> RunDetail:
+        return await self.call_store(self.store.get_run, run_id)
+
+    async def list_models(self) -> ListModelsResult:
+        return await self.call_store(self.store.list_models)
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

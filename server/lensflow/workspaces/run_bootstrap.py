@@ -1,0 +1,218 @@
+"""Runs one training script as a tracked MLflow run, inside the child process.
+
+This file is executed by path with the *training* interpreter (the user's venv), so it imports
+nothing from Lensflow: only the standard library and mlflow, which the script needs anyway.
+Importing mlflow here, once, is what lets a tracked run cost about the same as `python train.py`.
+
+    python -u run_bootstrap.py SCRIPT [ARGS...]
+
+Environment (set by the server): MLFLOW_TRACKING_URI, LENSFLOW_CONTROL_FD (a pipe for JSON-line
+events), LENSFLOW_EXPERIMENT_NAME, LENSFLOW_ARTIFACT_ROOT, LENSFLOW_RUN_NAME, LENSFLOW_SCRIPT.
+
+Events: {"event": "started", runId, experimentId, experimentName, artifactUri}, then
+{"event": "ended", status, exitCode, params, metrics, artifacts}; or {"event": "error", message}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import signal
+import sys
+import tempfile
+import threading
+import traceback
+from typing import Any, TextIO
+
+
+class _Terminated(BaseException):
+    """Raised in the script's thread on SIGTERM, so `with mlflow.start_run()` unwinds."""
+
+
+class _Tee:
+    """Copies fd 1 and 2 to a log file while passing them on, so subprocesses are captured too."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self._lock = threading.Lock()
+        self._saved: dict[int, int] = {}
+        self._threads: list[threading.Thread] = []
+        for fd in (1, 2):
+            read_end, write_end = os.pipe()
+            self._saved[fd] = os.dup(fd)
+            os.dup2(write_end, fd)
+            os.close(write_end)
+            thread = threading.Thread(target=self._pump, args=(read_end, self._saved[fd]))
+            thread.daemon = True
+            thread.start()
+            self._threads.append(thread)
+
+    def _pump(self, read_end: int, out: int) -> None:
+        while chunk := os.read(read_end, 65536):
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(out, view) :]
+            with self._lock:
+                self._file.write(chunk)
+        os.close(read_end)
+
+    def close(self) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        for fd, saved in self._saved.items():
+            os.dup2(saved, fd)  # drops our pipe's write end: the pump sees EOF
+        for thread in self._threads:
+            # A daemon the script left behind may hold the pipe open; don't wait on it forever.
+            thread.join(timeout=2)
+        with self._lock:
+            self._file.close()
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
+def _emit(control: TextIO, event: str, **fields: Any) -> None:
+    control.write(json.dumps({"event": event, **fields}) + "\n")
+    control.flush()
+
+
+def _list_artifacts(client: Any, run_id: str, path: str | None = None) -> list[str]:
+    found: list[str] = []
+    for info in client.list_artifacts(run_id, path):
+        if info.is_dir:
+            found += _list_artifacts(client, run_id, info.path)
+        else:
+            found.append(info.path)
+    return found
+
+
+def _experiment_id(client: Any, name: str, artifact_root: str | None) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            client.restore_experiment(experiment.experiment_id)
+        return str(experiment.experiment_id)
+    location = None
+    if artifact_root:
+        location = os.path.join(artifact_root, name.replace(os.sep, "_"))
+    return str(client.create_experiment(name, artifact_location=location))
+
+
+def _pin_experiment(mlflow: Any, name: str, pinned_id: str) -> None:
+    """Keeps the script's own set_experiment() on the run's experiment.
+
+    Otherwise its start_run() refuses to resume our run ("experiment ID does not match"),
+    e.g. when the caller chose experimentName or the script computes the name.
+    """
+    original = mlflow.set_experiment
+
+    def set_experiment(experiment_name: Any = None, experiment_id: Any = None, **kw: Any) -> Any:
+        asked = experiment_name if experiment_name is not None else experiment_id
+        if asked is not None and str(asked) not in (name, pinned_id):
+            print(
+                f"lensflow: set_experiment({asked!r}) redirected: "
+                f"this run is tracked in experiment {name!r}",
+                file=sys.stderr,
+            )
+        return original(experiment_id=pinned_id)
+
+    mlflow.set_experiment = set_experiment
+    mlflow.tracking.fluent.set_experiment = set_experiment
+
+
+def _run_script(script: str, args: list[str]) -> tuple[str, int]:
+    sys.argv = [script, *args]
+    sys.path[0] = os.path.dirname(script)
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except _Terminated:
+        print("lensflow: run cancelled", file=sys.stderr)
+        return "KILLED", -signal.SIGTERM
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code != 0 and exc.code is not None and not isinstance(exc.code, int):
+            print(exc.code, file=sys.stderr)
+        return ("FINISHED" if code == 0 else "FAILED"), code
+    except BaseException:
+        traceback.print_exc()
+        return "FAILED", 1
+    return "FINISHED", 0
+
+
+def main() -> int:
+    control = os.fdopen(int(os.environ.pop("LENSFLOW_CONTROL_FD")), "w", encoding="utf-8")
+    script, args = os.path.abspath(sys.argv[1]), sys.argv[2:]
+    experiment_name = os.environ.pop("LENSFLOW_EXPERIMENT_NAME")
+    artifact_root = os.environ.pop("LENSFLOW_ARTIFACT_ROOT", None)
+    run_name = os.environ.pop("LENSFLOW_RUN_NAME", None) or None
+    script_tag = os.environ.pop("LENSFLOW_SCRIPT", script)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+    try:
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient()
+        experiment_id = _experiment_id(client, experiment_name, artifact_root)
+        run = client.create_run(
+            experiment_id,
+            run_name=run_name,
+            tags={
+                "mlflow.source.name": script,
+                "mlflow.source.type": "LOCAL",
+                "lensflow.script": script_tag,
+            },
+        )
+    except _Terminated:
+        _emit(control, "error", message="cancelled before the run started")
+        return 3
+    except Exception as exc:  # the store is unreachable or refuses us: say so, plainly
+        _emit(control, "error", message=f"{type(exc).__name__}: {exc}")
+        return 3
+
+    run_id = run.info.run_id
+    _pin_experiment(mlflow, experiment_name, experiment_id)
+    # The script's own mlflow.start_run() resumes this run instead of starting another.
+    os.environ["MLFLOW_RUN_ID"] = run_id
+    _emit(
+        control,
+        "started",
+        runId=run_id,
+        experimentId=experiment_id,
+        experimentName=experiment_name,
+        artifactUri=run.info.artifact_uri,
+    )
+
+    log_dir = tempfile.mkdtemp(prefix="lensflow-run-")
+    log_path = os.path.join(log_dir, "std_log.txt")
+    tee = _Tee(log_path)
+    status, exit_code = _run_script(script, args)
+    # Finishing must not be cut short by a second SIGTERM; the server's SIGKILL still can.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    tee.close()
+
+    if mlflow.active_run() is not None:
+        mlflow.end_run(status)
+    client.log_artifact(run_id, log_path, "outputs")
+    client.set_terminated(run_id, status)
+    data = client.get_run(run_id).data
+    _emit(
+        control,
+        "ended",
+        status=status,
+        exitCode=exit_code,
+        params=dict(data.params),
+        metrics={key: float(value) for key, value in data.metrics.items()},
+        artifacts=sorted(_list_artifacts(client, run_id)),
+    )
+    control.close()
+    return 0 if status == "FINISHED" else (exit_code or 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

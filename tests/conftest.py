@@ -1,0 +1,112 @@
+"""Shared fixtures: a real Lensflow server over stdio, driven by pytest-lsp."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "client-sample" / "python" / "train.py"
+SEED_ORIGINAL = REPO / "tests" / "fixtures" / "seed_train_original.py"
+SERVER_COMMAND = [sys.executable, "-m", "lensflow", "--log-level", "INFO"]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A workspace folder holding the demo training script."""
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(SAMPLE, root / "train.py")
+    return root
+
+
+def capabilities(progress: bool = True) -> types.ClientCapabilities:
+    return types.ClientCapabilities(
+        window=types.WindowClientCapabilities(work_done_progress=progress),
+        workspace=types.WorkspaceClientCapabilities(
+            code_lens=types.CodeLensWorkspaceClientCapabilities(refresh_support=True),
+            configuration=False,
+        ),
+        text_document=types.TextDocumentClientCapabilities(
+            code_lens=types.CodeLensClientCapabilities(dynamic_registration=False),
+        ),
+    )
+
+
+async def start(client: LanguageClient, root: Path, **options: Any) -> None:
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=capabilities(),
+            workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)],
+            root_uri=root.as_uri(),
+            initialization_options=options or None,
+        )
+    )
+
+
+def plain(value: Any) -> Any:
+    """Custom notifications reach a pygls client as namedtuples; tests want dicts."""
+    if hasattr(value, "_asdict"):
+        return {k: plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def record(client: LanguageClient) -> None:
+    """Keeps Lensflow's notifications on `client.lensflow` as (method, params) pairs."""
+    client.lensflow = []  # type: ignore[attr-defined]
+    client.lens_refreshes = 0  # type: ignore[attr-defined]
+    for method in ("lensflow/runOutput", "lensflow/runUpdated"):
+
+        def keep(params: Any, method: str = method) -> None:
+            client.lensflow.append((method, plain(params)))  # type: ignore[attr-defined]
+
+        client.feature(method)(keep)
+
+    @client.feature(types.WORKSPACE_CODE_LENS_REFRESH)
+    def refresh(params: Any) -> None:
+        client.lens_refreshes += 1  # type: ignore[attr-defined]
+
+
+def notes(client: LanguageClient, method: str) -> list[dict[str, Any]]:
+    return [params for m, params in client.lensflow if m == method]  # type: ignore[attr-defined]
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND))
+async def client(lsp_client: LanguageClient, project: Path) -> AsyncIterator[LanguageClient]:
+    record(lsp_client)
+    await start(lsp_client, project)
+    yield lsp_client
+    await lsp_client.shutdown_session()
+
+
+async def execute(client: LanguageClient, command: str, *arguments: Any) -> Any:
+    return await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command=command, arguments=list(arguments))
+    )
+
+
+def open_document(client: LanguageClient, path: Path, text: str | None = None) -> str:
+    uri = path.as_uri()
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=uri,
+                language_id="python",
+                version=1,
+                text=path.read_text() if text is None else text,
+            )
+        )
+    )
+    return uri
