@@ -36,17 +36,37 @@ class CommandSpec:
 COMMANDS: dict[str, CommandSpec] = {
     spec.name: spec
     for spec in (
-        CommandSpec(names.TRACK_RUN, TrackRunArgs, TrackRunResult,
-                    "Run a training script as a tracked MLflow run."),
-        CommandSpec(names.REGISTER_MODEL, RegisterModelArgs, RegisterModelResult,
-                    "Register an artifact of a run as a new model version."),
-        CommandSpec(names.LIST_EXPERIMENTS, ListExperimentsArgs, ListExperimentsResult,
-                    "List the experiments of the tracking store."),
-        CommandSpec(names.LIST_RUNS, ListRunsArgs, ListRunsResult,
-                    "List runs, newest first, by experiment or script."),
+        CommandSpec(
+            names.TRACK_RUN,
+            TrackRunArgs,
+            TrackRunResult,
+            "Run a training script as a tracked MLflow run.",
+        ),
+        CommandSpec(
+            names.REGISTER_MODEL,
+            RegisterModelArgs,
+            RegisterModelResult,
+            "Register an artifact of a run as a new model version.",
+        ),
+        CommandSpec(
+            names.LIST_EXPERIMENTS,
+            ListExperimentsArgs,
+            ListExperimentsResult,
+            "List the experiments of the tracking store.",
+        ),
+        CommandSpec(
+            names.LIST_RUNS,
+            ListRunsArgs,
+            ListRunsResult,
+            "List runs, newest first, by experiment or script.",
+        ),
         CommandSpec(names.GET_RUN, GetRunArgs, RunDetail, "One run with its artifacts and tags."),
-        CommandSpec(names.LIST_MODELS, ListModelsArgs, ListModelsResult,
-                    "List registered models and their versions."),
+        CommandSpec(
+            names.LIST_MODELS,
+            ListModelsArgs,
+            ListModelsResult,
+            "List registered models and their versions.",
+        ),
     )
 }
 

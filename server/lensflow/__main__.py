@@ -31,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("pygls").setLevel(max(logging.WARNING, logging.getLogger().level))
     from .server import build_server
 
+    import atexit
+
+    from .workspaces.runner import kill_all
+
+    atexit.register(kill_all)
     server = build_server()
     if ns.tcp:
         host, _, port = ns.tcp.rpartition(":")

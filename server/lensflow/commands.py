@@ -6,6 +6,7 @@ LSP method: workspace/executeCommand.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -16,6 +17,7 @@ from lensflow_protocol.base import WireModel
 from lensflow_protocol.errors import INVALID_PARAMS, LensflowError
 from pydantic import ValidationError
 from pygls.exceptions import JsonRpcException
+from pygls.protocol import LanguageServerProtocol
 
 if TYPE_CHECKING:
     from .server import LensflowServer
@@ -23,6 +25,39 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 A = TypeVar("A", bound=WireModel)
 Handler = Callable[["LensflowServer", A], Awaitable[WireModel]]
+
+
+class LensflowProtocol(LanguageServerProtocol):
+    """Lets $/cancelRequest reach a running command.
+
+    pygls runs a command as an inner task under a fresh id, so cancelling the request id
+    answers -32800 but leaves the command running. We keep request id -> command task.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.command_tasks: dict[Any, asyncio.Task[Any]] = {}
+
+    def current_request_id(self) -> Any:
+        return self._ctx_msg_id.get(None)
+
+    def cancel_pending_requests(self) -> None:
+        """Cancel every other request now, over a copy of the table.
+
+        pygls's own shutdown cancels them while iterating the live table, whose callbacks
+        remove entries: "dictionary changed size during iteration" (-32603) when a command
+        was still pending.
+        """
+        current = self.current_request_id()
+        me = asyncio.current_task()  # the shutdown handler's own task, under a random id
+        for msg_id, future in list(self._request_futures.items()):
+            if msg_id != current and future is not me and not future.done():
+                future.cancel()
+
+    def _handle_cancel_notification(self, msg_id: Any) -> None:
+        super()._handle_cancel_notification(msg_id)
+        if (task := self.command_tasks.pop(msg_id, None)) is not None:
+            task.cancel()
 
 
 def invalid_params(message: str, errors: list[dict[str, Any]]) -> JsonRpcException:
@@ -63,11 +98,18 @@ def register(server: LensflowServer, name: str) -> Callable[[Handler[A]], Handle
     def decorate(handler: Handler[A]) -> Handler[A]:
         async def execute(ls: LensflowServer, *raw: Any) -> dict[str, Any]:
             args = parse_arguments(spec.arguments, name, raw)
+            protocol = ls.protocol
+            request_id = protocol.current_request_id()
+            task = asyncio.current_task()
+            if request_id is not None and task is not None:
+                protocol.command_tasks[request_id] = task
             try:
                 result = await handler(ls, args)  # type: ignore[arg-type]
             except LensflowError as exc:
                 log.info("%s: %s (%s)", name, exc.message, exc.kind.value)
                 raise domain_error(exc) from None
+            finally:
+                protocol.command_tasks.pop(request_id, None)
             return result.wire()
 
         # pygls resolves a command's type hints to structure its arguments; ours are raw JSON

@@ -51,7 +51,8 @@ class Progress:
     def report(self, message: str, percentage: int | None = None) -> None:
         if self._token is not None:
             self._ls.work_done_progress.report(
-                self._token, types.WorkDoneProgressReport(message=message[:200], percentage=percentage)
+                self._token,
+                types.WorkDoneProgressReport(message=message[:200], percentage=percentage),
             )
 
     def end(self, message: str) -> None:

@@ -6,6 +6,7 @@ Nothing heavy is imported here: mlflow loads in the workspace's store thread on 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from pygls.lsp.server import LanguageServer
 
 from . import __version__
 from .analysis import AnalysisCache, ScriptFacts
+from .commands import LensflowProtocol
 from .paths import uri_to_path
 from .settings import ResolvedSettings, make_workspace, resolve
 from .workspaces.base import Workspace
@@ -26,15 +28,22 @@ log = logging.getLogger(__name__)
 
 
 class LensflowServer(LanguageServer):
+    protocol: LensflowProtocol
+
     def __init__(self) -> None:
         super().__init__(
-            "lensflow", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental
+            "lensflow",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=LensflowProtocol,
         )
         self.settings = Settings()
         self.analyses = AnalysisCache()
         # Newest run per script path, for lenses; None = asked, and there is none.
         self.last_runs: dict[str, RunInfo | None] = {}
         self._workspace: Workspace | None = None
+        # cancel event -> task of each trackRun in flight, so shutdown can end them cleanly.
+        self.runs_in_flight: dict[asyncio.Event, asyncio.Task[Any]] = {}
 
     # --- settings and workspace ----------------------------------------------------------
     @property

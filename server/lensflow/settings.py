@@ -47,6 +47,6 @@ def make_workspace(resolved: ResolvedSettings) -> Workspace:
         return LocalWorkspace(resolved.home, resolved.python, resolved.settings.tracking_uri)
     raise Unsupported(
         f"Workspace {kind!r} is not available in this version: Azure ML workspaces "
-        "(a config.json path) are not implemented yet. Set `workspace` to \"local\".",
+        '(a config.json path) are not implemented yet. Set `workspace` to "local".',
         workspace=kind,
     )

@@ -42,9 +42,11 @@ def register(server: LensflowServer) -> None:
             return []
         actions: list[types.CodeAction] = []
         for problem in active_problems(ls, facts):
-            if not _overlaps(problem.span, params.range):
+            if not problem.fix or not _overlaps(problem.span, params.range):
                 continue
-            edits = [types.TextEdit(range=to_range(e.span), new_text=e.new_text) for e in problem.fix]
+            edits = [
+                types.TextEdit(range=to_range(e.span), new_text=e.new_text) for e in problem.fix
+            ]
             actions.append(
                 types.CodeAction(
                     title=problem.fix_title,
@@ -58,7 +60,9 @@ def register(server: LensflowServer) -> None:
                 types.CodeAction(
                     title="Lensflow: Track run",
                     kind=types.CodeActionKind.Source,
-                    command=types.Command("Track run", names.TRACK_RUN, [{"script": uri}]),
+                    command=types.Command(
+                        title="Track run", command=names.TRACK_RUN, arguments=[{"script": uri}]
+                    ),
                 )
             )
         model_paths = {s.model_path for s in facts.model_sites if s.model_path is not None}
@@ -75,7 +79,9 @@ def register(server: LensflowServer) -> None:
                     types.CodeAction(
                         title=f"Lensflow: Register model {name} ({model_path})",
                         kind=types.CodeActionKind.Source,
-                        command=types.Command("Register model", names.REGISTER_MODEL, [args]),
+                        command=types.Command(
+                            title="Register model", command=names.REGISTER_MODEL, arguments=[args]
+                        ),
                     )
                 )
         return actions

@@ -45,7 +45,9 @@ def build_lenses(facts: ScriptFacts, uri: str) -> list[types.CodeLens]:
         lenses.append(
             types.CodeLens(
                 range=where,
-                command=types.Command("▶ Track run", names.TRACK_RUN, [{"script": uri}]),
+                command=types.Command(
+                    title="▶ Track run", command=names.TRACK_RUN, arguments=[{"script": uri}]
+                ),
             )
         )
         lenses.append(types.CodeLens(range=where, data={"kind": "lastRun", "uri": uri}))
@@ -103,15 +105,17 @@ async def resolve_lens(ls: LensflowServer, lens: types.CodeLens) -> types.CodeLe
         if data.get("kind") == "lastRun":
             run = await last_run(ls, uri)
             if run is None:
-                lens.command = types.Command("No runs yet", "")
+                lens.command = types.Command(title="No runs yet", command="")
             else:
                 lens.command = types.Command(
-                    f"Last run: {run_title(run)}", names.GET_RUN, [{"runId": run.run_id}]
+                    title=f"Last run: {run_title(run)}",
+                    command=names.GET_RUN,
+                    arguments=[{"runId": run.run_id}],
                 )
         elif data.get("kind") == "register":
             run = await last_run(ls, uri, finished=True)
             if run is None:
-                lens.command = types.Command("Register model (track a run first)", "")
+                lens.command = types.Command(title="Register model (track a run first)", command="")
             else:
                 args = {
                     "runId": run.run_id,
@@ -119,11 +123,13 @@ async def resolve_lens(ls: LensflowServer, lens: types.CodeLens) -> types.CodeLe
                     "modelPath": data["modelPath"],
                 }
                 lens.command = types.Command(
-                    f"Register model {data['modelName']}", names.REGISTER_MODEL, [args]
+                    title=f"Register model {data['modelName']}",
+                    command=names.REGISTER_MODEL,
+                    arguments=[args],
                 )
     except LensflowError as exc:
         # A lens is no place for an error dialog: say it in the title.
-        lens.command = types.Command(f"Lensflow: {exc.message[:80]}", "")
+        lens.command = types.Command(title=f"Lensflow: {exc.message[:80]}", command="")
     return lens
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lensflow_protocol import names
+from lsprotocol import types
 from lensflow_protocol.notifications import RunOutputParams, RunUpdatedParams
 from lensflow_protocol.tracking import (
     GetRunArgs,
@@ -62,7 +63,10 @@ class _RunNotifier:
     def started(self, run_id: str, experiment_name: str) -> None:
         self.progress.report(f"run {run_id[:8]} started in {experiment_name}")
         params = RunUpdatedParams(
-            run_id=run_id, status="RUNNING", script=str(self.script), experiment_name=experiment_name
+            run_id=run_id,
+            status="RUNNING",
+            script=str(self.script),
+            experiment_name=experiment_name,
         )
         self.ls.protocol.notify(names.RUN_UPDATED, params.wire())
 
@@ -95,7 +99,22 @@ def summary(result: TrackRunResult) -> str:
     return f"{result.status} in {result.duration_s:.1f}s" + (f" · {metrics}" if metrics else "")
 
 
+async def stop_all_runs(ls: LensflowServer, timeout: float = 10.0) -> None:
+    """On shutdown: cancel every run so each is recorded KILLED, not left RUNNING."""
+    in_flight = list(ls.runs_in_flight.items())
+    if not in_flight:
+        return
+    for cancel, _ in in_flight:
+        cancel.set()
+    await asyncio.wait([task for _, task in in_flight], timeout=timeout)
+
+
 def register(server: LensflowServer) -> None:
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(ls: LensflowServer, params: None) -> None:
+        await stop_all_runs(ls)
+        ls.protocol.cancel_pending_requests()
+
     @commands.register(server, names.TRACK_RUN)
     async def track_run(ls: LensflowServer, args: TrackRunArgs) -> TrackRunResult:
         workspace = ls.active_workspace()
@@ -112,6 +131,8 @@ def register(server: LensflowServer) -> None:
             task = asyncio.ensure_future(
                 workspace.track_run(request, _RunNotifier(ls, script, progress), cancel)
             )
+            ls.runs_in_flight[cancel] = task
+            task.add_done_callback(lambda _: ls.runs_in_flight.pop(cancel, None))
             try:
                 result = await asyncio.shield(task)
             except asyncio.CancelledError:

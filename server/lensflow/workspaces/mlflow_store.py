@@ -33,7 +33,10 @@ log = logging.getLogger(__name__)
 SCRIPT_TAG = "lensflow.script"
 FRAMEWORK_TAG = "lensflow.modelFramework"
 _FILE_FRAMEWORKS: dict[str, ModelFramework] = {
-    ".pkl": "ScikitLearn", ".pickle": "ScikitLearn", ".joblib": "ScikitLearn", ".onnx": "Onnx",
+    ".pkl": "ScikitLearn",
+    ".pickle": "ScikitLearn",
+    ".joblib": "ScikitLearn",
+    ".onnx": "Onnx",
 }
 
 
@@ -75,7 +78,9 @@ class MlflowStore:
             ]
         )
 
-    def list_runs(self, experiment_name: str | None, script: str | None, limit: int) -> ListRunsResult:
+    def list_runs(
+        self, experiment_name: str | None, script: str | None, limit: int
+    ) -> ListRunsResult:
         if experiment_name is not None:
             experiment = self.client.get_experiment_by_name(experiment_name)
             if experiment is None:
@@ -155,7 +160,9 @@ class MlflowStore:
             self.client.create_registered_model(args.model_name)
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise StoreError(f"Could not create model {args.model_name!r}: {exc.message}") from exc
+                raise StoreError(
+                    f"Could not create model {args.model_name!r}: {exc.message}"
+                ) from exc
         tags = {**args.tags, FRAMEWORK_TAG: framework, "lensflow.modelPath": path}
         version = self.client.create_model_version(
             args.model_name, source, run_id=args.run_id, tags=tags, description=args.description
@@ -207,7 +214,9 @@ class MlflowStore:
                 path=path,
             )
         if entries[path].is_dir:
-            children = {posixpath.basename(i.path) for i in self.client.list_artifacts(run_id, path)}
+            children = {
+                posixpath.basename(i.path) for i in self.client.list_artifacts(run_id, path)
+            }
             if "MLmodel" in children:
                 return "MLflow"
             if "saved_model.pb" in children:

@@ -49,10 +49,14 @@ class _Tee:
             self._threads.append(thread)
 
     def _pump(self, read_end: int, out: int) -> None:
+        passing = True
         while chunk := os.read(read_end, 65536):
             view = memoryview(chunk)
-            while view:
-                view = view[os.write(out, view) :]
+            while passing and view:
+                try:
+                    view = view[os.write(out, view) :]
+                except OSError:  # the server is gone; keep the log whole all the same
+                    passing = False
             with self._lock:
                 self._file.write(chunk)
         os.close(read_end)
@@ -76,9 +80,24 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise _Terminated()
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM us when the server dies (even by -9), so the run ends KILLED, not orphaned."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _emit(control: TextIO, event: str, **fields: Any) -> None:
-    control.write(json.dumps({"event": event, **fields}) + "\n")
-    control.flush()
+    try:
+        control.write(json.dumps({"event": event, **fields}) + "\n")
+        control.flush()
+    except OSError:  # the server is gone: the store still has the whole run
+        pass
 
 
 def _list_artifacts(client: Any, run_id: str, path: str | None = None) -> list[str]:
@@ -152,6 +171,7 @@ def main() -> int:
     run_name = os.environ.pop("LENSFLOW_RUN_NAME", None) or None
     script_tag = os.environ.pop("LENSFLOW_SCRIPT", script)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    _die_with_parent()
 
     try:
         import mlflow
@@ -210,7 +230,10 @@ def main() -> int:
         metrics={key: float(value) for key, value in data.metrics.items()},
         artifacts=sorted(_list_artifacts(client, run_id)),
     )
-    control.close()
+    try:
+        control.close()
+    except OSError:
+        pass
     return 0 if status == "FINISHED" else (exit_code or 1)
 
 

@@ -72,8 +72,9 @@ class _TailKeeper:
             self._partial = ""
 
 
-async def _pump(reader: asyncio.StreamReader, stream: str, sink: OutputSink,
-                keeper: _TailKeeper) -> None:
+async def _pump(
+    reader: asyncio.StreamReader, stream: str, sink: OutputSink, keeper: _TailKeeper
+) -> None:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     while chunk := await reader.read(65536):
         text = decoder.decode(chunk)
@@ -110,6 +111,15 @@ async def _read_control(read_fd: int, outcome: RunOutcome, on_started: StartedSi
         transport.close()
 
 
+_LIVE_GROUPS: set[int] = set()
+
+
+def kill_all() -> None:
+    """Last resort at exit: no training process outlives the server unasked."""
+    for pid in list(_LIVE_GROUPS):
+        _signal_group(pid, signal.SIGKILL)
+
+
 def _signal_group(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
@@ -129,7 +139,11 @@ async def run_script(
     started_at = time.monotonic()
     try:
         proc = await asyncio.create_subprocess_exec(
-            request.python, "-u", str(BOOTSTRAP), str(request.script), *request.args,
+            request.python,
+            "-u",
+            str(BOOTSTRAP),
+            str(request.script),
+            *request.args,
             cwd=str(request.script.parent),
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
@@ -149,9 +163,17 @@ async def run_script(
         _pump(proc.stderr, "stderr", on_output, keeper),
         _read_control(read_fd, outcome, on_started),
     )
+    _LIVE_GROUPS.add(proc.pid)
     exited = asyncio.ensure_future(proc.wait())
     cancelled = asyncio.ensure_future(cancel.wait())
-    await asyncio.wait({exited, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+    try:
+        await asyncio.wait({exited, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        # Our caller is going away (server exit): the script must not run on unwatched.
+        _signal_group(proc.pid, signal.SIGKILL)
+        _LIVE_GROUPS.discard(proc.pid)
+        readers.cancel()
+        raise
     if not exited.done():
         outcome.cancelled = True
         log.info("cancelling run: SIGTERM to process group %d", proc.pid)
@@ -164,6 +186,7 @@ async def run_script(
         _signal_group(proc.pid, signal.SIGKILL)
         await exited
     cancelled.cancel()
+    _LIVE_GROUPS.discard(proc.pid)
     outcome.exit_code = exited.result()
     try:
         await asyncio.wait_for(readers, 5.0)

@@ -41,7 +41,9 @@ class LocalWorkspace(MlflowWorkspace):
         try:
             artifacts.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"Cannot create the state folder {home}: {exc}", path=str(home)) from exc
+            raise StoreError(
+                f"Cannot create the state folder {home}: {exc}", path=str(home)
+            ) from exc
         if tracking_uri is None:
             self.db = home / "mlflow.db"
             enable_wal(self.db)
