@@ -1,4 +1,4 @@
-"""The one base model every wire type derives from: camelCase on the wire, unknown fields refused."""
+"""The base model of every wire type: camelCase on the wire, unknown fields refused."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ class WireModel(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
-        frozen=False,
+        # Build validators on first use: most models are never needed in a given session.
+        defer_build=True,
     )
 
     def wire(self) -> dict[str, object]:

@@ -7,14 +7,14 @@ domain errors: they answer -32602 with pydantic's field errors in `data.errors`.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 INVALID_PARAMS = -32602
 REQUEST_CANCELLED = -32800
 
 
-class ErrorKind(str, Enum):
+class ErrorKind(StrEnum):
     """Stable `data.kind` values. Clients switch on these, never on messages."""
 
     NOT_FOUND = "notFound"
@@ -101,3 +101,11 @@ class RunnerFailed(LensflowError):
     """The training interpreter could not even start the run (no mlflow, bad interpreter)."""
 
     kind = ErrorKind.RUNNER_FAILED
+
+
+def error_from(kind: str, message: str, details: dict[str, Any] | None = None) -> LensflowError:
+    """Rebuilds a domain error that crossed a process boundary as (kind, message, details)."""
+    for cls in LensflowError.__subclasses__():
+        if cls.kind.value == kind:
+            return cls(message, **(details or {}))
+    return StoreError(message, **(details or {}))

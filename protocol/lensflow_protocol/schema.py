@@ -27,7 +27,8 @@ def build_schema() -> dict[str, Any]:
         models += [(spec.arguments, "validation"), (spec.result, "serialization")]
     models += [(model, "serialization") for model in NOTIFICATIONS.values()]
     models.append((SETTINGS, "validation"))
-    keys, doc = models_json_schema(models, by_alias=True, ref_template="#/$defs/{model}")
+    schemas, doc = models_json_schema(models, by_alias=True, ref_template="#/$defs/{model}")
+    keys: dict[Any, Any] = dict(schemas)
 
     def ref(model: type[Any], mode: str) -> str:
         return str(keys[(model, mode)]["$ref"])
@@ -35,7 +36,9 @@ def build_schema() -> dict[str, Any]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Lensflow protocol",
-        "description": "Commands go through workspace/executeCommand with exactly one argument object.",
+        "description": (
+            "Commands go through workspace/executeCommand with exactly one argument object."
+        ),
         "commands": {
             name: {
                 "summary": spec.summary,

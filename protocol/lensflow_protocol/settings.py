@@ -19,7 +19,9 @@ class Settings(WireModel):
     )
     python: SafeStr | None = Field(
         default=None,
-        description="Interpreter for training scripts; default: the workspace's .venv, else the server's.",
+        description=(
+            "Interpreter for training scripts; default: the workspace's .venv, else the server's."
+        ),
     )
     home: SafeStr | None = Field(
         default=None, description="State folder; default: <first workspace folder>/.lensflow."

@@ -19,11 +19,15 @@ ShortText = Annotated[SafeStr, Field(max_length=4096)]
 
 class TrackRunArgs(WireModel):
     script: Annotated[SafeStr, Field(min_length=1, max_length=4096)] = Field(
-        description="Path or file URI of the training script; relative to the first workspace folder."
+        description=(
+            "Path or file URI of the training script; relative to the first workspace folder."
+        )
     )
     experiment_name: Name | None = Field(
         default=None,
-        description="Default: the script's literal mlflow.set_experiment(...) argument, else its stem.",
+        description=(
+            "Default: the script's literal mlflow.set_experiment(...) argument, else its stem."
+        ),
     )
     args: list[ShortText] = Field(default_factory=list, max_length=256)
     env: dict[Annotated[SafeStr, Field(min_length=1, max_length=256)], ShortText] = Field(
@@ -49,7 +53,9 @@ class RegisterModelArgs(WireModel):
     run_id: Annotated[SafeStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
     model_name: Name
     model_path: Annotated[SafeStr, Field(min_length=1, max_length=1024)] = Field(
-        description="Artifact path in the run: a file, a SavedModel folder or an MLflow model folder."
+        description=(
+            "Artifact path in the run: a file, a SavedModel folder or an MLflow model folder."
+        )
     )
     model_framework: ModelFramework | None = None
     description: Annotated[SafeStr, Field(max_length=5000)] | None = None

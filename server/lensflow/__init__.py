@@ -1,3 +1,3 @@
-"""Lensflow: a language server that tracks, registers and deploys models from the training script."""
+"""Lensflow: a language server that tracks, registers and deploys models from the script."""
 
 __version__ = "0.1.0"

@@ -29,10 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     # pygls logs every message it sends at INFO: far too chatty for an editor's log.
     logging.getLogger("pygls").setLevel(max(logging.WARNING, logging.getLogger().level))
-    from .server import build_server
-
     import atexit
 
+    from .server import build_server
     from .workspaces.runner import kill_all
 
     atexit.register(kill_all)

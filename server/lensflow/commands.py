@@ -12,19 +12,18 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from lensflow_protocol import COMMANDS
-from lensflow_protocol.base import WireModel
 from lensflow_protocol.errors import INVALID_PARAMS, LensflowError
-from pydantic import ValidationError
 from pygls.exceptions import JsonRpcException
 from pygls.protocol import LanguageServerProtocol
 
 if TYPE_CHECKING:
+    from lensflow_protocol.base import WireModel
+
     from .server import LensflowServer
 
 log = logging.getLogger(__name__)
-A = TypeVar("A", bound=WireModel)
-Handler = Callable[["LensflowServer", A], Awaitable[WireModel]]
+A = TypeVar("A", bound="WireModel")
+Handler = Callable[["LensflowServer", A], Awaitable["WireModel"]]
 
 
 class LensflowProtocol(LanguageServerProtocol):
@@ -49,7 +48,7 @@ class LensflowProtocol(LanguageServerProtocol):
         was still pending.
         """
         current = self.current_request_id()
-        me = asyncio.current_task()  # the shutdown handler's own task, under a random id
+        me: Any = asyncio.current_task()  # the shutdown handler's own task, under a random id
         for msg_id, future in list(self._request_futures.items()):
             if msg_id != current and future is not me and not future.done():
                 future.cancel()
@@ -77,6 +76,8 @@ def parse_arguments(model: type[A], command: str, raw: tuple[Any, ...]) -> A:
             f"{command} takes one JSON object as its argument, not {type(value).__name__}.",
             [{"loc": [], "msg": "expected a JSON object", "type": "model_type"}],
         )
+    from pydantic import ValidationError
+
     try:
         return model.model_validate(value)
     except ValidationError as exc:
@@ -93,11 +94,12 @@ def domain_error(exc: LensflowError) -> JsonRpcException:
 
 def register(server: LensflowServer, name: str) -> Callable[[Handler[A]], Handler[A]]:
     """Registers `handler(ls, args)` as contract command `name`."""
-    spec = COMMANDS[name]
 
     def decorate(handler: Handler[A]) -> Handler[A]:
         async def execute(ls: LensflowServer, *raw: Any) -> dict[str, Any]:
-            args = parse_arguments(spec.arguments, name, raw)
+            from lensflow_protocol.registry import COMMANDS
+
+            args = parse_arguments(COMMANDS[name].arguments, name, raw)
             protocol = ls.protocol
             request_id = protocol.current_request_id()
             task = asyncio.current_task()

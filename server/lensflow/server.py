@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lensflow_protocol.errors import LensflowError
-from lensflow_protocol.settings import Settings
-from lensflow_protocol.tracking import RunInfo
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
@@ -21,8 +19,13 @@ from . import __version__
 from .analysis import AnalysisCache, ScriptFacts
 from .commands import LensflowProtocol
 from .paths import uri_to_path
-from .settings import ResolvedSettings, make_workspace, resolve
-from .workspaces.base import Workspace
+
+if TYPE_CHECKING:
+    from lensflow_protocol.settings import Settings
+    from lensflow_protocol.tracking import RunInfo
+
+    from .settings import ResolvedSettings
+    from .workspaces.base import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,9 @@ class LensflowServer(LanguageServer):
             text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
             protocol_cls=LensflowProtocol,
         )
-        self.settings = Settings()
+        # Validated on first use: pydantic stays off the path to the `initialize` reply.
+        self._raw_settings: Any = None
+        self._settings: Settings | None = None
         self.analyses = AnalysisCache()
         # Newest run per script path, for lenses; None = asked, and there is none.
         self.last_runs: dict[str, RunInfo | None] = {}
@@ -56,24 +61,47 @@ class LensflowServer(LanguageServer):
         return Path.cwd()
 
     @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from lensflow_protocol.settings import Settings
+
+            self._settings = self._validated(self._raw_settings) or Settings()
+        return self._settings
+
+    @property
     def resolved(self) -> ResolvedSettings:
+        from .settings import resolve
+
         return resolve(self.settings, self.root)
 
     def active_workspace(self) -> Workspace:
         """The workspace the settings name, made on first use; raises a LensflowError."""
         if self._workspace is None:
+            from .settings import make_workspace
+
             self._workspace = make_workspace(self.resolved)
             log.info("workspace: %s", self._workspace.display_name)
         return self._workspace
 
-    def apply_settings(self, raw: Any) -> None:
-        """Takes new settings; invalid ones are refused whole, with a message the user sees."""
+    def warm(self) -> None:
+        """Get the workspace's slow parts going before the first command needs them."""
+        try:
+            workspace = self.active_workspace()
+        except LensflowError:
+            return  # the first command will say what is wrong
+        task = asyncio.ensure_future(workspace.warm())
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    def _validated(self, raw: Any) -> Settings | None:
+        """Settings from a client's payload; invalid ones are refused whole, and said so."""
+        from lensflow_protocol.settings import Settings
+
         if isinstance(raw, dict) and isinstance(raw.get("lensflow"), dict):
             raw = raw["lensflow"]
         if raw is None:
-            return
+            return None
         try:
-            settings = Settings.model_validate(raw)
+            return Settings.model_validate(raw)
         except Exception as exc:  # pydantic's ValidationError, or a non-dict
             self.window_show_message(
                 types.ShowMessageParams(
@@ -81,9 +109,16 @@ class LensflowServer(LanguageServer):
                     message=f"Lensflow ignored invalid settings: {exc}",
                 )
             )
-            return
-        if settings != self.settings:
-            self.settings = settings
+            return None
+
+    def initial_settings(self, raw: Any) -> None:
+        self._raw_settings = raw
+
+    def apply_settings(self, raw: Any) -> None:
+        """Takes new settings from the client, if they are valid."""
+        settings = self._validated(raw)
+        if settings is not None and settings != self.settings:
+            self._settings = settings
             self._workspace = None  # a run in flight keeps the workspace it started with
             self.last_runs.clear()
             log.info("settings: %s", settings.model_dump(exclude_none=True))

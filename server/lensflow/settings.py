@@ -5,11 +5,14 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lensflow_protocol.errors import Unsupported
-from lensflow_protocol.settings import Settings
 
-from .workspaces.base import Workspace
+if TYPE_CHECKING:
+    from lensflow_protocol.settings import Settings
+
+    from .workspaces.base import Workspace
 
 
 @dataclass(frozen=True)

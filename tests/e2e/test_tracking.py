@@ -6,7 +6,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from tests.conftest import execute, notes

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def register(server: LensflowServer) -> None:
     @server.feature(types.INITIALIZE)
     def initialize(ls: LensflowServer, params: types.InitializeParams) -> None:
-        ls.apply_settings(params.initialization_options)
+        ls.initial_settings(params.initialization_options)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_configuration(

@@ -60,6 +60,9 @@ def register(server: LensflowServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: LensflowServer, params: types.DidOpenTextDocumentParams) -> None:
         publish(ls, params.text_document.uri)
+        facts = ls.facts(params.text_document.uri)
+        if facts is not None and facts.uses_mlflow:
+            ls.warm()  # lenses will want the store next
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: LensflowServer, params: types.DidChangeTextDocumentParams) -> None:

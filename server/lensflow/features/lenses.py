@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from lensflow_protocol import names
 from lensflow_protocol.errors import LensflowError
-from lensflow_protocol.tracking import ListRunsArgs, RunInfo
 from lsprotocol import types
 
 from ..analysis import ScriptFacts, Span
 
 if TYPE_CHECKING:
+    from lensflow_protocol.tracking import RunInfo
+
     from ..server import LensflowServer
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,8 @@ async def last_run(ls: LensflowServer, uri: str, finished: bool = False) -> RunI
         return None
     cache_key = f"{key}\0finished" if finished else key
     if cache_key not in ls.last_runs:
+        from lensflow_protocol.tracking import ListRunsArgs
+
         runs = await ls.active_workspace().list_runs(ListRunsArgs(script=key, limit=20))
         candidates = [r for r in runs.runs if not finished or r.status == "FINISHED"]
         ls.last_runs[cache_key] = candidates[0] if candidates else None
@@ -137,7 +140,7 @@ def register(server: LensflowServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
     def code_lens(ls: LensflowServer, params: types.CodeLensParams) -> list[types.CodeLens]:
         facts = ls.facts(params.text_document.uri)
-        if facts is None or not facts.uses_mlflow and facts.track_anchor is None:
+        if facts is None or (not facts.uses_mlflow and facts.track_anchor is None):
             return []
         return build_lenses(facts, params.text_document.uri)
 

@@ -14,21 +14,6 @@ from typing import TYPE_CHECKING
 
 from lensflow_protocol import names
 from lsprotocol import types
-from lensflow_protocol.notifications import RunOutputParams, RunUpdatedParams
-from lensflow_protocol.tracking import (
-    GetRunArgs,
-    ListExperimentsArgs,
-    ListExperimentsResult,
-    ListModelsArgs,
-    ListModelsResult,
-    ListRunsArgs,
-    ListRunsResult,
-    RegisterModelArgs,
-    RegisterModelResult,
-    RunDetail,
-    TrackRunArgs,
-    TrackRunResult,
-)
 
 from .. import commands
 from ..analysis import analyze
@@ -37,6 +22,21 @@ from ..progress import Progress
 from ..workspaces.base import TrackRequest
 
 if TYPE_CHECKING:
+    from lensflow_protocol.tracking import (
+        GetRunArgs,
+        ListExperimentsArgs,
+        ListExperimentsResult,
+        ListModelsArgs,
+        ListModelsResult,
+        ListRunsArgs,
+        ListRunsResult,
+        RegisterModelArgs,
+        RegisterModelResult,
+        RunDetail,
+        TrackRunArgs,
+        TrackRunResult,
+    )
+
     from ..server import LensflowServer
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,8 @@ class _RunNotifier:
         self.ls, self.script, self.progress = ls, script, progress
 
     def started(self, run_id: str, experiment_name: str) -> None:
+        from lensflow_protocol.notifications import RunUpdatedParams
+
         self.progress.report(f"run {run_id[:8]} started in {experiment_name}")
         params = RunUpdatedParams(
             run_id=run_id,
@@ -71,13 +73,17 @@ class _RunNotifier:
         self.ls.protocol.notify(names.RUN_UPDATED, params.wire())
 
     def output(self, run_id: str, stream: str, text: str) -> None:
-        params = RunOutputParams(run_id=run_id, stream=stream, text=text)  # type: ignore[arg-type]
+        from lensflow_protocol.notifications import RunOutputParams
+
+        params = RunOutputParams(run_id=run_id, stream=stream, text=text)
         self.ls.protocol.notify(names.RUN_OUTPUT, params.wire())
         if line := text.strip().rsplit("\n", 1)[-1]:
             self.progress.report(line)
 
 
 async def after_run(ls: LensflowServer, script: Path, result: TrackRunResult) -> None:
+    from lensflow_protocol.notifications import RunUpdatedParams
+
     ls.last_runs.pop(str(script), None)
     params = RunUpdatedParams(
         run_id=result.run_id,

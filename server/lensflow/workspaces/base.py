@@ -11,18 +11,19 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from lensflow_protocol.tracking import (
-    ListExperimentsResult,
-    ListModelsResult,
-    ListRunsArgs,
-    ListRunsResult,
-    RegisterModelArgs,
-    RegisterModelResult,
-    RunDetail,
-    TrackRunResult,
-)
+if TYPE_CHECKING:
+    from lensflow_protocol.tracking import (
+        ListExperimentsResult,
+        ListModelsResult,
+        ListRunsArgs,
+        ListRunsResult,
+        RegisterModelArgs,
+        RegisterModelResult,
+        RunDetail,
+        TrackRunResult,
+    )
 
 
 class RunEvents(Protocol):
@@ -71,6 +72,9 @@ class Workspace(abc.ABC):
 
     @abc.abstractmethod
     async def list_models(self) -> ListModelsResult: ...
+
+    async def warm(self) -> None:  # noqa: B027 - optional hook
+        """Start slow machinery (a store process, a sign-in) ahead of the first call."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the workspace holds (threads, connections)."""

@@ -7,15 +7,13 @@ Azure's tracking URI (refreshed per run) and its own registry and compute.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
-from lensflow_protocol.errors import LensflowError, NotFound, RunnerFailed, StoreError
+from lensflow_protocol.errors import NotFound, RunnerFailed, StoreError
 from lensflow_protocol.tracking import (
     ListExperimentsResult,
     ListModelsResult,
@@ -28,11 +26,10 @@ from lensflow_protocol.tracking import (
 )
 
 from .base import RunEvents, TrackRequest, Workspace
-from .mlflow_store import MlflowStore
 from .runner import RunOutcome, RunRequest, run_script
+from .store_client import StoreClient
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 _SPOOL_BYTES = 1 << 20
 
 
@@ -41,24 +38,12 @@ class MlflowWorkspace(Workspace):
         self.tracking_uri = tracking_uri
         self.python = python
         self.artifact_root = artifact_root
-        self.store = MlflowStore(tracking_uri)
-        # One thread owns every store call: mlflow loads there, off the event loop and off
-        # the pool that reads stdin, and SQLite sees one writer from this process.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lensflow-store")
+        # Store calls go to a worker process: mlflow never loads into the editor's server.
+        self.store = StoreClient(tracking_uri)
 
     @property
     def display_name(self) -> str:
         return self.kind
-
-    async def call_store(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
-        except LensflowError:
-            raise
-        except Exception as exc:
-            log.exception("store call %s failed", getattr(fn, "__name__", fn))
-            raise StoreError(f"The tracking store at {self.tracking_uri} failed: {exc}") from exc
 
     def child_tracking_uri(self) -> str:
         """The URI a training child gets; Azure hands out a fresh one each time."""
@@ -88,7 +73,7 @@ class MlflowWorkspace(Workspace):
         # until the run has an id to name.
         early: list[tuple[str, str]] = []
         # The full console output, in case the script dies before it can keep it itself.
-        spool = tempfile.SpooledTemporaryFile(_SPOOL_BYTES, mode="w+", encoding="utf-8")
+        spool = tempfile.SpooledTemporaryFile(_SPOOL_BYTES, mode="w+", encoding="utf-8")  # noqa: SIM115
 
         def on_started(info: dict[str, Any]) -> None:
             nonlocal run_id
@@ -139,8 +124,8 @@ class MlflowWorkspace(Workspace):
         if ended is None:
             # Killed, or crashed before it could finish: the server closes the run.
             status = "KILLED" if outcome.cancelled else "FAILED"
-            await self.call_store(self.store.finish_run, run_id, status, full_output())
-            params, metrics, artifacts = await self.call_store(self.store.run_data, run_id)
+            await self.store.call("finish_run", run_id, status, full_output())
+            params, metrics, artifacts = await self.store.call("run_data", run_id)
         else:
             status = str(ended["status"])
             params, metrics = ended.get("params", {}), ended.get("metrics", {})
@@ -149,7 +134,7 @@ class MlflowWorkspace(Workspace):
             run_id=run_id,
             experiment_id=str(outcome.started["experimentId"]),
             experiment_name=str(outcome.started.get("experimentName", request.experiment_name)),
-            status=status,  # type: ignore[arg-type]
+            status=status,
             params=params,
             metrics=metrics,
             artifacts=artifacts,
@@ -160,21 +145,24 @@ class MlflowWorkspace(Workspace):
 
     # --- registry and queries ------------------------------------------------------------
     async def register_model(self, args: RegisterModelArgs) -> RegisterModelResult:
-        return await self.call_store(self.store.register_model, args)
+        raw = await self.store.call("register_model", args.wire())
+        return RegisterModelResult.model_validate(raw)
 
     async def list_experiments(self) -> ListExperimentsResult:
-        return await self.call_store(self.store.list_experiments)
+        return ListExperimentsResult.model_validate(await self.store.call("list_experiments"))
 
     async def list_runs(self, args: ListRunsArgs) -> ListRunsResult:
-        return await self.call_store(
-            self.store.list_runs, args.experiment_name, args.script, args.limit
-        )
+        raw = await self.store.call("list_runs", args.experiment_name, args.script, args.limit)
+        return ListRunsResult.model_validate(raw)
 
     async def get_run(self, run_id: str) -> RunDetail:
-        return await self.call_store(self.store.get_run, run_id)
+        return RunDetail.model_validate(await self.store.call("get_run", run_id))
 
     async def list_models(self) -> ListModelsResult:
-        return await self.call_store(self.store.list_models)
+        return ListModelsResult.model_validate(await self.store.call("list_models"))
+
+    async def warm(self) -> None:
+        await self.store.warm()
 
     async def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        await self.store.close()

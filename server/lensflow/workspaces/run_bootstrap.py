@@ -15,6 +15,7 @@ Events: {"event": "started", runId, experimentId, experimentName, artifactUri}, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import runpy
@@ -63,10 +64,8 @@ class _Tee:
 
     def close(self) -> None:
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 stream.flush()
-            except (OSError, ValueError):
-                pass
         for fd, saved in self._saved.items():
             os.dup2(saved, fd)  # drops our pipe's write end: the pump sees EOF
         for thread in self._threads:
@@ -230,10 +229,8 @@ def main() -> int:
         metrics={key: float(value) for key, value in data.metrics.items()},
         artifacts=sorted(_list_artifacts(client, run_id)),
     )
-    try:
+    with contextlib.suppress(OSError):
         control.close()
-    except OSError:
-        pass
     return 0 if status == "FINISHED" else (exit_code or 1)
 
 

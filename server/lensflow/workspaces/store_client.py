@@ -1,0 +1,107 @@
+"""The server's side of the store worker: one child process, calls matched by id.
+
+Started on first use (or ahead of it with `warm()`), restarted if it dies, and a call that
+hangs past its deadline kills it rather than the editor's patience.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import sys
+from typing import Any
+
+from lensflow_protocol.errors import LensflowError, StoreError, error_from
+
+log = logging.getLogger(__name__)
+CALL_TIMEOUT_S = 120.0
+_LINE_LIMIT = 64 * 1024 * 1024
+
+
+class StoreClient:
+    def __init__(self, tracking_uri: str) -> None:
+        self.tracking_uri = tracking_uri
+        self._proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._ids = itertools.count(1)
+        self._lock = asyncio.Lock()
+
+    async def _ensure(self) -> asyncio.subprocess.Process:
+        async with self._lock:
+            if self._proc is None or self._proc.returncode is not None:
+                self._proc = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "lensflow.workspaces.store_worker",
+                    self.tracking_uri,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    limit=_LINE_LIMIT,
+                )
+                self._reader = asyncio.ensure_future(self._read(self._proc))
+            return self._proc
+
+    async def warm(self) -> None:
+        """Start the worker now, so its imports overlap with whatever comes first."""
+        await self._ensure()
+
+    async def _read(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while line := await proc.stdout.readline():
+            try:
+                reply = json.loads(line)
+            except json.JSONDecodeError:
+                log.warning("store worker said something that is not JSON: %r", line[:200])
+                continue
+            future = self._pending.pop(reply.get("id"), None)
+            if future is None or future.done():
+                continue
+            if "error" in reply:
+                err = reply["error"]
+                future.set_exception(error_from(err["kind"], err["message"], err.get("details")))
+            else:
+                future.set_result(reply.get("result"))
+        code = await proc.wait()
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(StoreError(f"The store worker exited (code {code}); retry."))
+        self._pending.clear()
+
+    async def call(self, method: str, *args: Any) -> Any:
+        proc = await self._ensure()
+        assert proc.stdin is not None
+        call_id = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[call_id] = future
+        proc.stdin.write(
+            (json.dumps({"id": call_id, "method": method, "args": args}) + "\n").encode()
+        )
+        try:
+            await proc.stdin.drain()
+            return await asyncio.wait_for(asyncio.shield(future), CALL_TIMEOUT_S)
+        except TimeoutError:
+            log.error(
+                "store call %s took over %.0fs: restarting the worker", method, CALL_TIMEOUT_S
+            )
+            await self.close()
+            raise StoreError(
+                f"The tracking store at {self.tracking_uri} did not answer {method} within "
+                f"{CALL_TIMEOUT_S:.0f}s; is the database locked by another program?"
+            ) from None
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise StoreError(f"The store worker is gone ({exc}); retry.") from exc
+        except LensflowError:
+            raise
+        finally:
+            self._pending.pop(call_id, None)
+
+    async def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
