@@ -6,7 +6,7 @@ import shutil
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import pytest
 import pytest_lsp
@@ -83,9 +83,24 @@ def notes(client: LanguageClient, method: str) -> list[dict[str, Any]]:
     return [params for m, params in client.lensflow if m == method]  # type: ignore[attr-defined]
 
 
+def tell_code_actions_from_commands(client: LanguageClient) -> None:
+    """lsprotocol's client-side hook takes any result with a `command` key for a Command, so a
+    CodeAction carrying a command arrives mangled. Editors read the JSON correctly; so do we."""
+    converter = client.protocol._converter
+
+    def structure(obj: Any, _: Any) -> types.Command | types.CodeAction:
+        if isinstance(obj.get("command"), str):
+            return converter.structure(obj, types.Command)
+        return converter.structure(obj, types.CodeAction)
+
+    converter.register_structure_hook(types.Command | types.CodeAction, structure)
+    converter.register_structure_hook(Union[types.Command, types.CodeAction], structure)  # noqa: UP007
+
+
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND))
 async def client(lsp_client: LanguageClient, project: Path) -> AsyncIterator[LanguageClient]:
     record(lsp_client)
+    tell_code_actions_from_commands(lsp_client)
     await start(lsp_client, project)
     yield lsp_client
     if getattr(lsp_client, "shut_down", False):

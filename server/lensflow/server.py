@@ -131,6 +131,14 @@ class LensflowServer(LanguageServer):
         doc = self.workspace.get_text_document(uri)
         return self.analyses.get(uri, doc.version, doc.source)
 
+    def forget_runs(self, script: str | None = None) -> None:
+        """Drop cached runs of one script (both views of it), or of all scripts."""
+        if script is None:
+            self.last_runs.clear()
+        else:
+            for key in (script, f"{script}\0finished"):
+                self.last_runs.pop(key, None)
+
     def script_key(self, uri: str) -> str | None:
         try:
             return str(uri_to_path(uri).resolve())

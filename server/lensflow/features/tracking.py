@@ -84,7 +84,7 @@ class _RunNotifier:
 async def after_run(ls: LensflowServer, script: Path, result: TrackRunResult) -> None:
     from lensflow_protocol.notifications import RunUpdatedParams
 
-    ls.last_runs.pop(str(script), None)
+    ls.forget_runs(str(script))
     params = RunUpdatedParams(
         run_id=result.run_id,
         status=result.status,
@@ -154,7 +154,7 @@ def register(server: LensflowServer) -> None:
     @commands.register(server, names.REGISTER_MODEL)
     async def register_model(ls: LensflowServer, args: RegisterModelArgs) -> RegisterModelResult:
         result = await ls.active_workspace().register_model(args)
-        ls.last_runs.clear()
+        ls.forget_runs()
         return result
 
     @commands.register(server, names.LIST_EXPERIMENTS)
