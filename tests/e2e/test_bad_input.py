@@ -71,7 +71,7 @@ async def test_register_model_arguments(client: LanguageClient) -> None:
         {"runId": "../etc", "modelName": "", "modelPath": "m.pkl", "modelFramework": "PyTorch"},
     )
     assert error.code == -32602
-    assert {("runId",), ("modelName",), ("modelFramework",)} <= {tuple(l) for l in locs(error)}
+    assert {("runId",), ("modelName",), ("modelFramework",)} <= {tuple(loc) for loc in locs(error)}
 
     error = await error_of(client, "lensflow.listRuns", {"limit": 0})
     assert (error.code, locs(error)) == (-32602, [["limit"]])

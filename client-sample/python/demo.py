@@ -1,0 +1,147 @@
+"""Lensflow's demo: a scripted client that drives the tracking half of the workflow.
+
+It starts the server over stdio, opens the seed's training script, prints the code lenses,
+tracks a run (streaming its output), and registers the model, printing each step.
+
+    python client-sample/python/demo.py [--workspace DIR]
+
+Any JSON-RPC client in any language can do the same; this one uses pygls's client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+
+HERE = Path(__file__).resolve().parent
+
+
+def step(text: str) -> None:
+    print(f"\n== {text}", flush=True)
+
+
+async def lenses(client: LanguageClient, uri: str) -> list[types.CodeLens]:
+    found = await client.text_document_code_lens_async(
+        types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    out = []
+    for lens in found or []:
+        out.append(lens if lens.command else await client.code_lens_resolve_async(lens))
+    return out
+
+
+def show(found: list[types.CodeLens], source: list[str]) -> None:
+    for lens in found:
+        line = lens.range.start.line
+        title = lens.command.title if lens.command else "?"
+        print(f"  line {line + 1:3}: [{title}]  {source[line].strip()[:60]}")
+
+
+async def run(workspace: Path) -> int:
+    workspace.mkdir(parents=True, exist_ok=True)
+    script = workspace / "train.py"
+    if not script.exists():
+        shutil.copy(HERE / "train.py", script)
+    uri = script.as_uri()
+    source = script.read_text().splitlines()
+
+    client = LanguageClient("lensflow-demo", "0.1")
+
+    @client.feature("lensflow/runOutput")
+    def run_output(params: Any) -> None:
+        for line in params.text.splitlines():
+            print(f"  | {line}", flush=True)
+
+    @client.feature("lensflow/runUpdated")
+    def run_updated(params: Any) -> None:
+        print(f"  run {params.runId[:8]} is {params.status}", flush=True)
+
+    @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    def diagnostics(params: types.PublishDiagnosticsParams) -> None:
+        for d in params.diagnostics:
+            print(f"  diagnostic line {d.range.start.line + 1}: {d.message}")
+
+    step(f"start the server: {sys.executable} -m lensflow")
+    await client.start_io(sys.executable, "-m", "lensflow", "--log-level", "WARNING")
+    result = await client.initialize_async(
+        types.InitializeParams(
+            capabilities=types.ClientCapabilities(),
+            workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name="demo")],
+            root_uri=workspace.as_uri(),
+            initialization_options={"workspace": "local"},
+        )
+    )
+    client.initialized(types.InitializedParams())
+    assert result.server_info is not None
+    commands = result.capabilities.execute_command_provider
+    print(f"  {result.server_info.name} {result.server_info.version}")
+    print(f"  commands: {', '.join(commands.commands) if commands else '-'}")
+
+    step(f"open {script}")
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id="python", version=1, text="\n".join(source) + "\n"
+            )
+        )
+    )
+    show(await lenses(client, uri), source)
+
+    step("click ▶ Track run")
+    track = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="lensflow.trackRun", arguments=[{"script": uri}])
+    )
+    print(f"  run {track['runId']} in {track['experimentName']}: {track['status']}")
+    print(f"  params {track['params']}  metrics {track['metrics']}")
+    print(f"  artifacts {track['artifacts']}  ({track['durationS']:.1f} s)")
+    if track["status"] != "FINISHED":
+        print(track["outputTail"], file=sys.stderr)
+        return 1
+
+    step("lenses after the run")
+    after = await lenses(client, uri)
+    show(after, source)
+
+    step("click Register model")
+    register = next(
+        lens.command
+        for lens in after
+        if lens.command and lens.command.command == "lensflow.registerModel"
+    )
+    registered = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command=register.command, arguments=register.arguments)
+    )
+    print(
+        f"  {registered['modelName']} version {registered['version']} "
+        f"({registered['modelFramework']}) from {registered['source']}"
+    )
+    models = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="lensflow.listModels", arguments=[])
+    )
+    for model in models["models"]:
+        print(f"  registry: {model['name']} latest version {model['latestVersion']}")
+
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+    step("see it all in MLflow's own UI")
+    print(f"  mlflow ui --backend-store-uri sqlite:///{workspace / '.lensflow' / 'mlflow.db'}")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workspace", type=Path, default=Path("lensflow-demo"))
+    ns = parser.parse_args()
+    return asyncio.run(run(ns.workspace.resolve()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
