@@ -1,0 +1,116 @@
+"""Settings (home, trackingUri), the TCP transport, and MLflow's own UI reading our store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pytest_lsp import LanguageClient
+
+from tests.conftest import execute
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_home_and_tracking_uri_settings(client: LanguageClient, project: Path) -> None:
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"lensflow": {"home": "state"}})
+    )
+    run = await execute(client, "lensflow.trackRun", {"script": "train.py"})
+    assert run["status"] == "FINISHED"
+    assert (project / "state" / "mlflow.db").exists()
+    assert not (project / ".lensflow").exists()
+
+    other = project / "team.db"
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(
+            settings={"lensflow": {"home": "state", "trackingUri": f"sqlite:///{other}"}}
+        )
+    )
+    elsewhere = await execute(client, "lensflow.trackRun", {"script": "train.py"})
+    assert elsewhere["status"] == "FINISHED"
+    runs = await execute(client, "lensflow.listRuns", {"script": "train.py"})
+    assert [r["runId"] for r in runs["runs"]] == [elsewhere["runId"]]  # the other store only
+    assert other.exists()
+
+
+def _frame(message: dict[str, Any]) -> bytes:
+    body = json.dumps(message).encode()
+    return f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+async def test_tcp_transport(project: Path) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "lensflow", "--tcp", f"127.0.0.1:{port}"],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        for _ in range(100):
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the TCP server never listened")
+        params = {"processId": None, "rootUri": project.as_uri(), "capabilities": {}}
+        writer.write(_frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}))
+        await writer.drain()
+        header = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        length = int(header.split(b":")[1].split(b"\r\n")[0])
+        reply = json.loads(await reader.readexactly(length))
+        assert reply["id"] == 1
+        assert reply["result"]["serverInfo"]["name"] == "lensflow"
+        assert (
+            "lensflow.trackRun"
+            in reply["result"]["capabilities"]["executeCommandProvider"]["commands"]
+        )
+        writer.close()
+    finally:
+        server.kill()
+        server.wait()
+
+
+async def test_mlflow_ui_shows_the_run(client: LanguageClient, project: Path) -> None:
+    run = await execute(client, "lensflow.trackRun", {"script": "train.py"})
+    port = free_port()
+    # Exactly the README's command, from the workspace folder.
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri",
+         "sqlite:///.lensflow/mlflow.db", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}/api/2.0/mlflow"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/experiments/search?max_results=10") as r:
+                    experiments = json.load(r)["experiments"]
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "mlflow ui did not come up"
+                await asyncio.sleep(0.5)
+        ids = {e["name"]: e["experiment_id"] for e in experiments}
+        assert "experiment_with_mlflow" in ids
+        with urllib.request.urlopen(f"{base}/runs/get?run_id={run['runId']}") as r:
+            shown = json.load(r)["run"]
+        metrics = {m["key"]: m["value"] for m in shown["data"]["metrics"]}
+        assert abs(metrics["mse"] - 3424.8567) < 1e-3
+        assert shown["info"]["status"] == "FINISHED"
+    finally:
+        ui.terminate()
+        ui.wait(timeout=30)
