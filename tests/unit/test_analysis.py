@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from lensflow import analysis
 from lensflow.analysis import (
     AnalysisCache,
     ModelSite,
@@ -19,6 +18,8 @@ from lensflow.analysis import (
     TextEdit,
     analyze,
 )
+from lensflow.analysis import cache as analysis_cache
+from lensflow.analysis.parsing import _parse, _suspects
 
 SEED = (Path(__file__).resolve().parent.parent / "fixtures" / "seed_train_original.py").read_text()
 SEED_LINES = SEED.split("\n")
@@ -219,11 +220,11 @@ def test_degenerate_inputs_do_not_raise(text: str) -> None:
 def test_cut_line_is_found_without_a_full_error_recovery_parse() -> None:
     # tree-sitter's own recovery after an open bracket is slow on big files, so the cut line
     # is spotted up front; valid code yields no suspects
-    assert analysis._suspects(SEED.encode()) == []
+    assert _suspects(SEED.encode()) == []
     broken = seed_with(LOG_METRIC, "    mlflow.log_metric('mse',  # typing").encode()
-    ((row, start, end),) = analysis._suspects(broken)
+    ((row, start, end),) = _suspects(broken)
     assert row == LOG_METRIC and broken[start:end] == b"    mlflow.log_metric('mse',  # typing"
-    tree, blanked = analysis._parse(broken)
+    tree, blanked = _parse(broken)
     assert not tree.root_node.has_error and blanked == [(row, start, end)]
 
 
@@ -488,13 +489,13 @@ def test_register_model_from_mlflow_is_not_a_problem() -> None:
 
 def test_cache_recomputes_only_on_version_change(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    real = analysis.analyze
+    real = analyze
 
     def counting(source: str) -> ScriptFacts:
         calls.append(source)
         return real(source)
 
-    monkeypatch.setattr(analysis, "analyze", counting)
+    monkeypatch.setattr(analysis_cache, "analyze", counting)
     cache = AnalysisCache()
     first = cache.get("file:///a.py", 1, SEED)
     assert cache.get("file:///a.py", 1, SEED) is first
@@ -510,14 +511,14 @@ def test_cache_recomputes_only_on_version_change(monkeypatch: pytest.MonkeyPatch
 
 def test_cache_without_version_compares_text(monkeypatch: pytest.MonkeyPatch) -> None:
     count = 0
-    real = analysis.analyze
+    real = analyze
 
     def counting(source: str) -> ScriptFacts:
         nonlocal count
         count += 1
         return real(source)
 
-    monkeypatch.setattr(analysis, "analyze", counting)
+    monkeypatch.setattr(analysis_cache, "analyze", counting)
     cache = AnalysisCache()
     a = cache.get("u", None, "import mlflow\n")
     assert cache.get("u", None, "".join(["import ", "mlflow\n"])) is a  # equal text, new object
@@ -529,9 +530,9 @@ def test_cache_without_version_compares_text(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_import_is_cheap() -> None:
     code = (
-        "import lensflow.analysis as a, sys\n"
-        "assert a._engine.cache_info().currsize == 0\n"
+        "import lensflow.analysis as a, lensflow.analysis.parsing as p\n"
+        "assert p._engine.cache_info().currsize == 0\n"
         "a.analyze('import mlflow')\n"
-        "assert a._engine.cache_info().currsize == 1\n"
+        "assert p._engine.cache_info().currsize == 1\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,197 @@
+"""`analyze()`: one query pass over the tree, then imports, model sites, experiment, anchor."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+from bisect import bisect_left
+
+from tree_sitter import Node, QueryCursor, Tree
+
+from .facts import ModelSite, Problem, ScriptFacts, Span
+from .fixes import _azure_problems, _joblib_problem
+from .parsing import (
+    _P_ASSIGN,
+    _P_ATTR_CALL,
+    _P_IMPORT,
+    _P_WITH,
+    _Doc,
+    _engine,
+    _parse,
+    _statement,
+    _text,
+    _u16,
+)
+
+_AZ_REGISTER = "azureml.mlflow.register_model"
+_START_RUN = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*\.)?start_run\b")
+
+
+def _string(node: Node) -> str | None:
+    parts = node.named_children if node.type == "concatenated_string" else [node]
+    for part in parts:
+        if part.type != "string" or any(c.type == "interpolation" for c in part.named_children):
+            return None
+        if {"f", "b"} & set(_text(part.child(0)).lower()):
+            return None
+    kids = parts[0].children
+    plain = len(parts) == 1 and len(kids) == 3 and kids[1].type == "string_content"
+    if plain and "\\" not in (content := _text(kids[1])):
+        return content  # no escapes: skip literal_eval (a compile) on the hot path
+    try:
+        value = ast.literal_eval(_text(node))
+    except (ValueError, SyntaxError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _arg(args: Node, index: int, name: str) -> Node | None:
+    """The argument bound to parameter `name` at position `index`, if visible."""
+    pos = 0
+    for arg in args.named_children:
+        if arg.type == "keyword_argument":
+            if _text(arg.child_by_field_name("name")) == name:
+                return arg.child_by_field_name("value")
+        elif arg.type in ("list_splat", "dictionary_splat"):
+            pos = -(10**9)  # positions after *args are unknowable
+        elif arg.type not in ("comment", "ERROR"):
+            if pos == index:
+                return arg
+            pos += 1
+    return None
+
+
+def _owner(obj: Node) -> str:
+    if obj.type == "identifier":
+        return _text(obj)
+    owner = re.sub(r"\s+", "", _text(obj))
+    if re.fullmatch(r"[A-Za-z_][\w.]*", owner):
+        return owner
+    m = re.search(r"[A-Za-z_][\w.]*$", owner)  # recovered trees glue junk onto the owner
+    return m.group(0) if m else "?"
+
+
+class _Script:
+    """What the query found, plus name resolution over it."""
+
+    def __init__(self, tree: Tree) -> None:
+        self.imports: list[Node] = []
+        self.withs: list[tuple[Node, Node]] = []
+        self.calls: list[tuple[str | None, str, Node, Node]] = []
+        # assignments never nest, so their matches arrive in document order (for bisect)
+        self.assigns: dict[str, list[tuple[int, Node]]] = {}
+        self.names: dict[str, str] = {}  # local name -> qualified name it is bound to
+        for pattern, caps in QueryCursor(_engine().main).matches(tree.root_node):
+            if pattern == _P_IMPORT:
+                self.imports.append(caps["imp"][0])
+            elif pattern == _P_WITH:
+                self.withs.append((caps["with"][0], caps["clause"][0]))
+            elif pattern == _P_ASSIGN:
+                rhs = caps["rhs"][0]
+                self.assigns.setdefault(_text(caps["lhs"][0]), []).append((rhs.start_byte, rhs))
+            else:
+                owner = _owner(caps["obj"][0]) if pattern == _P_ATTR_CALL else None
+                self.calls.append((owner, _text(caps["name"][0]), caps["call"][0], caps["args"][0]))
+
+    def literal(self, node: Node | None, before: int) -> str | None:
+        """A string literal, or the last `name = "literal"` before `before` for a name."""
+        if node is not None and node.type == "parenthesized_expression" and node.named_children:
+            node = node.named_children[0]
+        if node is None or node.type != "identifier":
+            return None if node is None else _string(node)
+        found = self.assigns.get(_text(node), [])
+        i = bisect_left(found, before, key=lambda a: a[0])
+        return _string(found[i - 1][1]) if i else None
+
+    def qualify(self, owner: str | None, name: str) -> str:
+        if owner is None:
+            return self.names.get(name, name)
+        head, _, rest = owner.partition(".")
+        return ".".join(p for p in (self.names.get(head, head), rest, name) if p)
+
+    def starts_run(self, text: str) -> bool:
+        for m in _START_RUN.finditer(re.sub(r"\s+", "", text)):
+            owner = m.group(1)[:-1] if m.group(1) else None
+            if self.qualify(owner, "start_run") == "mlflow.start_run":
+                return True
+        return False
+
+
+def _read_imports(
+    doc: _Doc, script: _Script
+) -> tuple[bool, list[Problem], list[tuple[Node, list[Node]]]]:
+    """Fill script.names; return (uses_mlflow, joblib problems, azureml imports + other names)."""
+    uses_mlflow, problems, az_imports = False, [], []
+    for imp in sorted(script.imports, key=lambda n: n.start_byte):
+        module_node = imp.child_by_field_name("module_name")
+        module, items = _text(module_node), imp.children_by_field_name("name")
+        bare = [_text(i).split(" ")[0] for i in items]  # "x as y" -> "x"
+        for item, full in zip(items, bare, strict=True):
+            top = full.split(".")[0]
+            alias = _text(item.child_by_field_name("alias"))
+            if module_node is None:  # import a.b [as c]
+                script.names[alias or top] = full if alias else top
+                uses_mlflow |= top == "mlflow"
+            else:
+                script.names[alias or full] = f"{module}.{full}"
+        uses_mlflow |= module.split(".")[0] == "mlflow"
+        if module == "sklearn.externals" and "joblib" in bare:
+            problems.append(_joblib_problem(doc, imp, module, items, bare))
+        elif module == "azureml.mlflow" and "register_model" in bare:
+            rest = [i for i, b in zip(items, bare, strict=True) if b != "register_model"]
+            az_imports.append((imp, rest))
+    return uses_mlflow, problems, az_imports
+
+
+def analyze(source: str) -> ScriptFacts:
+    data = source.encode("utf-8", "surrogatepass")
+    doc = _Doc(data)
+    tree, blanked = _parse(data)
+    script = _Script(tree)
+    uses_mlflow, problems, az_imports = _read_imports(doc, script)
+
+    anchors: list[Span] = []
+    for stmt, clause in script.withs:
+        if script.starts_run(_text(clause)):
+            colon = next((c for c in stmt.children if c.type == ":"), clause)
+            anchors.append(doc.span(stmt, colon))  # the header line(s), not the whole body
+            break
+    for row, start, end in blanked:  # a with-header being typed got blanked; keep its lens
+        line = data[start:end].decode("utf-8", "surrogatepass")
+        if (m := re.match(r"\s*(async\s+)?with\b", line)) and script.starts_run(line[m.end() :]):
+            anchors.append(Span(row, len(line) - len(line.lstrip()), row, _u16(data[start:end])))
+
+    experiment: str | None = None
+    registered: str | None = None
+    sites: list[ModelSite] = []
+    az_calls: list[Node] = []
+    for owner, name, call, args in sorted(script.calls, key=lambda c: c[2].start_byte):
+        qual, at, literal = script.qualify(owner, name), call.start_byte, script.literal
+        if qual == "mlflow.set_experiment":
+            experiment = experiment or literal(_arg(args, 0, "experiment_name"), at)
+        elif qual == "mlflow.log_artifact":
+            # log_artifact stores the file under its basename, inside artifact_path if given
+            path = literal(_arg(args, 0, "local_path"), at)
+            path = path and os.path.basename(path)
+            if path and (sub := _arg(args, 1, "artifact_path")) and sub.type != "none":
+                folder = literal(sub, at)
+                path = folder and "/".join(p for p in (folder.strip("/"), path) if p)
+            sites.append(ModelSite(doc.span(_statement(call)), path))
+        elif qual in ("joblib.dump", "sklearn.externals.joblib.dump"):
+            path = literal(_arg(args, 1, "filename"), at)
+            sites.append(ModelSite(doc.span(_statement(call)), path and os.path.basename(path)))
+        elif qual == "mlflow.register_model":
+            registered = registered or literal(_arg(args, 1, "name"), at)
+        elif qual == _AZ_REGISTER:
+            registered = registered or literal(_arg(args, 1, "model_name"), at)
+            az_calls.append(call)
+    if not anchors:  # rare fallback, so its query only runs when needed
+        fits = QueryCursor(_engine().fits).captures(tree.root_node).get("fit", [])
+        if fits:
+            anchors.append(doc.span(_statement(min(fits, key=lambda n: n.start_byte))))
+
+    problems += _azure_problems(doc, az_calls, az_imports)
+    problems.sort(key=lambda p: (p.span.start_line, p.span.start_col))
+    anchor = min(anchors, key=lambda a: (a.start_line, a.start_col), default=None)
+    return ScriptFacts(uses_mlflow, anchor, experiment, tuple(sites), registered, tuple(problems))

@@ -1,0 +1,59 @@
+"""Problems with a quick fix each: the removed sklearn joblib shim, azureml register_model."""
+
+from __future__ import annotations
+
+from tree_sitter import Node
+
+from .facts import Problem, Span, TextEdit
+from .parsing import _Doc, _statement, _text
+
+_JOBLIB, _AZURE = "sklearn-externals-joblib", "azureml-register-model"
+_JOBLIB_MSG = "sklearn.externals.joblib was removed in scikit-learn 0.23; import joblib directly."
+_JOBLIB_FIX = "Replace with `import joblib`"
+_AZURE_MSG = (
+    "azureml.mlflow.register_model is deprecated and fails against a local MLflow store "
+    "(AttributeError: 'aml_store'); use Lensflow's Register model lens or mlflow.register_model."
+)
+_AZURE_FIX = "Remove the azureml.mlflow.register_model call"
+
+
+def _joblib_problem(
+    doc: _Doc, imp: Node, module: str, items: list[Node], bare: list[str]
+) -> Problem:
+    """`from sklearn.externals import joblib` -> `import joblib`, keeping the other names."""
+    hit = items[bare.index("joblib")]
+    alias = _text(hit.child_by_field_name("alias"))
+    new = "import joblib" + (f" as {alias}" if alias else "")
+    if others := [_text(i) for i in items if i != hit]:
+        new += f"\n{' ' * imp.start_point.column}from {module} import {', '.join(others)}"
+    fix = (TextEdit(doc.span(imp), new),)
+    return Problem(_JOBLIB, _JOBLIB_MSG, doc.span(imp), _JOBLIB_FIX, fix)
+
+
+def _azure_problems(
+    doc: _Doc, calls: list[Node], imports: list[tuple[Node, list[Node]]]
+) -> list[Problem]:
+    def fix(edits: list[TextEdit], with_imports: bool) -> tuple[TextEdit, ...]:
+        for imp, keep in imports if with_imports else []:
+            kept = f"from azureml.mlflow import {', '.join(_text(k) for k in keep)}"
+            edits.append(TextEdit(doc.span(imp), kept) if keep else doc.delete_lines(imp))
+        out: list[TextEdit] = []
+        for e in sorted(edits, key=lambda e: (e.span.start_line, e.span.start_col)):
+            last = out[-1].span if out else Span(0, 0, 0, 0)
+            if (e.span.start_line, e.span.start_col) >= (last.end_line, last.end_col):
+                out.append(e)  # LSP forbids overlapping edits in one change
+        return tuple(out)
+
+    # A call inside a compound header (`if register_model(...):`) has no safe deletion, and
+    # the import may only go once no remaining call needs it.
+    stmts = [_statement(c) for c in calls]
+    deletions = {s.start_byte: doc.delete_lines(s) for s in stmts if s.type != "call"}
+    problems = []
+    for stmt in stmts:
+        edit = deletions.get(stmt.start_byte)
+        edits = fix([edit], len(stmts) == 1) if edit else ()
+        problems.append(Problem(_AZURE, _AZURE_MSG, doc.span(stmt), _AZURE_FIX, edits))
+    for imp, _ in imports:
+        edits = fix(list(deletions.values()), True)
+        problems.append(Problem(_AZURE, _AZURE_MSG, doc.span(imp), _AZURE_FIX, edits))
+    return problems
