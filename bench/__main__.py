@@ -23,6 +23,7 @@ BENCHMARKS: list[tuple[str, str, bool]] = [
     ("trackrun", "bench.bench_trackrun", False),
     ("analysis", "bench.bench_analysis", True),
     ("codelens", "bench.bench_codelens", False),
+    ("scoring", "bench.bench_scoring", False),
 ]
 
 
@@ -103,7 +104,7 @@ def _load(module: str, optional: bool) -> Callable[[], Mapping[str, Any]] | str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "only", nargs="*", help="run only these benchmarks (startup, trackrun, analysis, codelens)"
+        "only", nargs="*", help=f"run only these benchmarks ({', '.join(b[0] for b in BENCHMARKS)})"
     )
     ns = parser.parse_args(argv)
     chosen = [b for b in BENCHMARKS if not ns.only or b[0] in ns.only]

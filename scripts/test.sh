@@ -3,7 +3,8 @@
 # This is the command CI runs (.ci/run) and the README gives.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh test
+# The scoring app's tests serve ONNX and TensorFlow models: those extras come too.
+bash scripts/setup.sh test,onnx,tensorflow
 
 echo "== ruff"
 .venv/bin/ruff check server protocol tests bench client-sample/python

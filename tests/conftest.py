@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, Union
 
@@ -20,12 +20,20 @@ SERVER_COMMAND = [sys.executable, "-m", "lensflow", "--log-level", "INFO"]
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A workspace folder holding the demo training script."""
+def project(tmp_path: Path) -> Iterator[Path]:
+    """A workspace folder holding the demo training script.
+
+    Clusters and services outlive the server by design, so whatever a test left running
+    (a failed one, say) is cleaned up here.
+    """
     root = tmp_path / "project"
     root.mkdir()
     shutil.copy(SAMPLE, root / "train.py")
-    return root
+    yield root
+    if (root / ".lensflow" / "clusters").exists() or (root / ".lensflow" / "services").exists():
+        from lensflow.workspaces.local.deployments import LocalDeployments
+
+        LocalDeployments(root / ".lensflow").clean_up(all=True)
 
 
 def capabilities(progress: bool = True) -> types.ClientCapabilities:
@@ -67,7 +75,12 @@ def record(client: LanguageClient) -> None:
     """Keeps Lensflow's notifications on `client.lensflow` as (method, params) pairs."""
     client.lensflow = []  # type: ignore[attr-defined]
     client.lens_refreshes = 0  # type: ignore[attr-defined]
-    for method in ("lensflow/runOutput", "lensflow/runUpdated"):
+    for method in (
+        "lensflow/runOutput",
+        "lensflow/runUpdated",
+        "lensflow/serviceUpdated",
+        "lensflow/clusterUpdated",
+    ):
 
         def keep(params: Any, method: str = method) -> None:
             client.lensflow.append((method, plain(params)))  # type: ignore[attr-defined]

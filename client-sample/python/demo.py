@@ -1,7 +1,8 @@
-"""Lensflow's demo: a scripted client that drives the tracking half of the workflow.
+"""Lensflow's demo: a scripted client that drives the seed's whole workflow, locally.
 
 It starts the server over stdio, opens the seed's training script, prints the code lenses,
-tracks a run (streaming its output), and registers the model, printing each step.
+tracks a run (streaming its output), registers `diabetes_model`, creates a local inference
+cluster, deploys `diabetes-service`, invokes it with X_test[0:2], and cleans up.
 
     python client-sample/python/demo.py [--workspace DIR]
 
@@ -21,6 +22,24 @@ from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
 HERE = Path(__file__).resolve().parent
+MODEL = "diabetes_model"
+SERVICE = "diabetes-service"
+
+
+async def execute(client: LanguageClient, command: str, arguments: dict[str, Any]) -> Any:
+    return await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command=command, arguments=[arguments])
+    )
+
+
+def x_test_head() -> list[list[float]]:
+    """The seed's X_test[0:2]: the same split as its training script."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_diabetes(return_X_y=True)
+    _, X_test, _, _ = train_test_split(X, y, test_size=0.2, random_state=0)
+    return X_test[0:2].tolist()  # type: ignore[no-any-return]
 
 
 def step(text: str) -> None:
@@ -62,6 +81,10 @@ async def run(workspace: Path) -> int:
     @client.feature("lensflow/runUpdated")
     def run_updated(params: Any) -> None:
         print(f"  run {params.runId[:8]} is {params.status}", flush=True)
+
+    @client.feature("lensflow/serviceUpdated")
+    def service_updated(params: Any) -> None:
+        print(f"  service {params.serviceName} is {params.state}", flush=True)
 
     @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     def diagnostics(params: types.PublishDiagnosticsParams) -> None:
@@ -115,9 +138,9 @@ async def run(workspace: Path) -> int:
         for lens in after
         if lens.command and lens.command.command == "lensflow.registerModel"
     )
-    registered = await client.workspace_execute_command_async(
-        types.ExecuteCommandParams(command=register.command, arguments=register.arguments)
-    )
+    # The lens knows the run and the file; the seed's name for the model is diabetes_model.
+    (lens_args,) = register.arguments or [{}]
+    registered = await execute(client, "lensflow.registerModel", {**lens_args, "modelName": MODEL})
     print(
         f"  {registered['modelName']} version {registered['version']} "
         f"({registered['modelFramework']}) from {registered['source']}"
@@ -127,6 +150,54 @@ async def run(workspace: Path) -> int:
     )
     for model in models["models"]:
         print(f"  registry: {model['name']} latest version {model['latestVersion']}")
+
+    step("lenses after registering")
+    show(await lenses(client, uri), source)
+
+    step("create an inference cluster (Standard_D3_v2, DevTest, 1 node)")
+    cluster = await execute(
+        client,
+        "lensflow.createCluster",
+        {"name": "aks-devtest", "vmSize": "Standard_D3_v2", "clusterPurpose": "DevTest"},
+    )
+    print(
+        f"  {cluster['name']}: {cluster['state']}, {cluster['cpuCores']} vCPU, "
+        f"{cluster['memoryGb']} GB"
+    )
+
+    step("deploy diabetes-service, no scoring script (CPU 1, memory 1 GB, as the seed advises)")
+    service = await execute(
+        client,
+        "lensflow.deploy",
+        {
+            "serviceName": SERVICE,
+            "modelName": MODEL,
+            "clusterName": "aks-devtest",
+            "cpuCores": 1,
+            "memoryGb": 1,
+        },
+    )
+    print(f"  {service['serviceName']}: {service['state']}")
+    print(f"  REST endpoint {service['scoringUri']}")
+    print(f"  Swagger       {service['swaggerUri']}")
+    if service["state"] != "Healthy":
+        print(service.get("error", ""), file=sys.stderr)
+        return 1
+
+    step("lenses while the service runs")
+    show(await lenses(client, uri), source)
+
+    step("invoke it with X_test[0:2], as the seed does")
+    payload = {"data": x_test_head(), "method": "predict"}
+    answer = await execute(
+        client, "lensflow.invokeEndpoint", {"serviceName": SERVICE, "input": payload}
+    )
+    print(f"  HTTP {answer['statusCode']} in {answer['latencyMs']:.1f} ms: {answer['output']}")
+
+    step("clean up, so nothing keeps running")
+    deleted = await execute(client, "lensflow.cleanUp", {"clusterName": "aks-devtest"})
+    for item in deleted["deleted"]:
+        print(f"  deleted {item['kind']} {item['name']}")
 
     await client.shutdown_async(None)
     client.exit(None)

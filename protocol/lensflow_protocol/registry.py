@@ -7,6 +7,26 @@ from dataclasses import dataclass
 
 from . import names
 from .base import WireModel
+from .deployment import (
+    CleanUpArgs,
+    CleanUpResult,
+    ClusterInfo,
+    ClusterUpdatedParams,
+    CreateClusterArgs,
+    DeployArgs,
+    GetServiceLogsArgs,
+    InvokeEndpointArgs,
+    InvokeEndpointResult,
+    ListClustersArgs,
+    ListClustersResult,
+    ListServicesArgs,
+    ListServicesResult,
+    ServiceInfo,
+    ServiceKeys,
+    ServiceLogs,
+    ServiceNameArgs,
+    ServiceUpdatedParams,
+)
 from .notifications import RunOutputParams, RunUpdatedParams
 from .settings import Settings
 from .tracking import (
@@ -67,12 +87,59 @@ COMMANDS: dict[str, CommandSpec] = {
             ListModelsResult,
             "List registered models and their versions.",
         ),
+        CommandSpec(
+            names.CREATE_CLUSTER,
+            CreateClusterArgs,
+            ClusterInfo,
+            "Create an inference cluster (AKS, or a local supervisord cluster).",
+        ),
+        CommandSpec(
+            names.DEPLOY,
+            DeployArgs,
+            ServiceInfo,
+            "Deploy a registered model version as a no-code scoring service.",
+        ),
+        CommandSpec(
+            names.INVOKE_ENDPOINT,
+            InvokeEndpointArgs,
+            InvokeEndpointResult,
+            "Call a service's scoring URI with its key.",
+        ),
+        CommandSpec(
+            names.CLEAN_UP,
+            CleanUpArgs,
+            CleanUpResult,
+            "Delete a service, a cluster with its services, or everything.",
+        ),
+        CommandSpec(
+            names.LIST_CLUSTERS,
+            ListClustersArgs,
+            ListClustersResult,
+            "List inference clusters with their live state.",
+        ),
+        CommandSpec(
+            names.LIST_SERVICES,
+            ListServicesArgs,
+            ListServicesResult,
+            "List services with their live state.",
+        ),
+        CommandSpec(
+            names.GET_SERVICE_KEYS,
+            ServiceNameArgs,
+            ServiceKeys,
+            "A service's primary and secondary keys.",
+        ),
+        CommandSpec(
+            names.GET_SERVICE_LOGS, GetServiceLogsArgs, ServiceLogs, "The tail of a service's log."
+        ),
     )
 }
 
 NOTIFICATIONS: dict[str, type[WireModel]] = {
     names.RUN_OUTPUT: RunOutputParams,
     names.RUN_UPDATED: RunUpdatedParams,
+    names.SERVICE_UPDATED: ServiceUpdatedParams,
+    names.CLUSTER_UPDATED: ClusterUpdatedParams,
 }
 
 SETTINGS: type[WireModel] = Settings

@@ -21,6 +21,7 @@ from .commands import LensflowProtocol
 from .paths import uri_to_path
 
 if TYPE_CHECKING:
+    from lensflow_protocol.deployment import ServiceInfo
     from lensflow_protocol.settings import Settings
     from lensflow_protocol.tracking import RunInfo
 
@@ -49,6 +50,11 @@ class LensflowServer(LanguageServer):
         self._workspace: Workspace | None = None
         # cancel event -> task of each trackRun in flight, so shutdown can end them cleanly.
         self.runs_in_flight: dict[asyncio.Event, asyncio.Task[Any]] = {}
+        # Last reported state per service, so each change is sent once.
+        self.service_states: dict[str, str] = {}
+        # The workspace's services as last seen by the monitor: lenses read this, cheaply.
+        self.services: dict[str, ServiceInfo] = {}
+        self._monitor: asyncio.Task[None] | None = None
 
     # --- settings and workspace ----------------------------------------------------------
     @property
@@ -83,6 +89,13 @@ class LensflowServer(LanguageServer):
             log.info("workspace: %s", self._workspace.display_name)
         return self._workspace
 
+    def start_monitor(self) -> None:
+        """Watch services for crashes and recoveries, from the first deployment command on."""
+        if self._monitor is None or self._monitor.done():
+            from .features.deployment import monitor_services
+
+            self._monitor = asyncio.ensure_future(monitor_services(self))
+
     def warm(self) -> None:
         """Get the workspace's slow parts going before the first command needs them."""
         try:
@@ -91,6 +104,7 @@ class LensflowServer(LanguageServer):
             return  # the first command will say what is wrong
         task = asyncio.ensure_future(workspace.warm())
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self.start_monitor()
 
     def _validated(self, raw: Any) -> Settings | None:
         """Settings from a client's payload; invalid ones are refused whole, and said so."""
@@ -147,9 +161,16 @@ class LensflowServer(LanguageServer):
 
 
 def build_server() -> LensflowServer:
-    from .features import code_actions, configuration, diagnostics, lenses, tracking
+    from .features import (
+        code_actions,
+        configuration,
+        deployment,
+        diagnostics,
+        lenses,
+        tracking,
+    )
 
     server = LensflowServer()
-    for feature in (configuration, tracking, lenses, code_actions, diagnostics):
+    for feature in (configuration, tracking, deployment, lenses, code_actions, diagnostics):
         feature.register(server)
     return server

@@ -16,6 +16,7 @@ from lensflow_protocol.errors import LensflowError
 from lsprotocol import types
 
 from ..analysis import ScriptFacts, Span
+from .serving_lenses import resolve_deploy, serving_lenses
 
 if TYPE_CHECKING:
     from lensflow_protocol.tracking import RunInfo
@@ -39,7 +40,7 @@ def model_name_for(facts: ScriptFacts, uri: str) -> str:
     return f"{stem}_model"
 
 
-def build_lenses(facts: ScriptFacts, uri: str) -> list[types.CodeLens]:
+def build_lenses(ls: LensflowServer, facts: ScriptFacts, uri: str) -> list[types.CodeLens]:
     lenses: list[types.CodeLens] = []
     if facts.track_anchor is not None:
         where = to_range(facts.track_anchor)
@@ -57,14 +58,13 @@ def build_lenses(facts: ScriptFacts, uri: str) -> list[types.CodeLens]:
     for site in facts.model_sites:
         if site.model_path is not None:
             sites[site.model_path] = site.span
+    model_name = model_name_for(facts, uri)
     for model_path, span in sites.items():
-        data = {
-            "kind": "register",
-            "uri": uri,
-            "modelPath": model_path,
-            "modelName": model_name_for(facts, uri),
-        }
+        data = {"kind": "register", "uri": uri, "modelPath": model_path, "modelName": model_name}
         lenses.append(types.CodeLens(range=to_range(span), data=data))
+    if sites:
+        last_site = to_range(list(sites.values())[-1])
+        lenses += serving_lenses(ls, model_name, last_site, uri)
     return lenses
 
 
@@ -130,6 +130,8 @@ async def resolve_lens(ls: LensflowServer, lens: types.CodeLens) -> types.CodeLe
                     command=names.REGISTER_MODEL,
                     arguments=[args],
                 )
+        elif data.get("kind") == "deploy":
+            lens.command = await resolve_deploy(ls, data)
     except LensflowError as exc:
         # A lens is no place for an error dialog: say it in the title.
         lens.command = types.Command(title=f"Lensflow: {exc.message[:80]}", command="")
@@ -142,7 +144,7 @@ def register(server: LensflowServer) -> None:
         facts = ls.facts(params.text_document.uri)
         if facts is None or (not facts.uses_mlflow and facts.track_anchor is None):
             return []
-        return build_lenses(facts, params.text_document.uri)
+        return build_lenses(ls, facts, params.text_document.uri)
 
     @server.feature(types.CODE_LENS_RESOLVE)
     async def code_lens_resolve(ls: LensflowServer, lens: types.CodeLens) -> types.CodeLens:

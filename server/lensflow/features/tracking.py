@@ -92,6 +92,11 @@ async def after_run(ls: LensflowServer, script: Path, result: TrackRunResult) ->
         experiment_name=result.experiment_name,
     )
     ls.protocol.notify(names.RUN_UPDATED, params.wire())
+    await refresh_lenses(ls)
+
+
+async def refresh_lenses(ls: LensflowServer) -> None:
+    """Ask the client to re-query lenses, where it can (workspace/codeLens/refresh)."""
     workspace_caps = ls.client_capabilities.workspace
     if workspace_caps and workspace_caps.code_lens and workspace_caps.code_lens.refresh_support:
         try:

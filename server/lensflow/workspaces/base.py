@@ -13,7 +13,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from lensflow_protocol.errors import Unsupported
+
 if TYPE_CHECKING:
+    from lensflow_protocol.deployment import (
+        CleanUpArgs,
+        CleanUpResult,
+        ClusterInfo,
+        CreateClusterArgs,
+        DeployArgs,
+        InvokeEndpointArgs,
+        InvokeEndpointResult,
+        ListClustersResult,
+        ListServicesResult,
+        ServiceInfo,
+        ServiceKeys,
+        ServiceLogs,
+    )
     from lensflow_protocol.tracking import (
         ListExperimentsResult,
         ListModelsResult,
@@ -32,6 +48,14 @@ class RunEvents(Protocol):
     def started(self, run_id: str, experiment_name: str) -> None: ...
 
     def output(self, run_id: str, stream: str, text: str) -> None: ...
+
+
+class DeployEvents(Protocol):
+    """What a workspace tells its caller while clusters and services change state."""
+
+    def service_updated(self, name: str, state: str, error: str | None) -> None: ...
+
+    def cluster_updated(self, name: str, state: str, error: str | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -72,6 +96,38 @@ class Workspace(abc.ABC):
 
     @abc.abstractmethod
     async def list_models(self) -> ListModelsResult: ...
+
+    # --- clusters and services: a workspace that cannot deploy says so ------------------
+    def _cannot(self, what: str) -> Unsupported:
+        return Unsupported(f"The {self.kind} workspace cannot {what}.", workspace=self.kind)
+
+    async def create_cluster(self, args: CreateClusterArgs, events: DeployEvents) -> ClusterInfo:
+        raise self._cannot("create clusters")
+
+    async def deploy(self, args: DeployArgs, events: DeployEvents) -> ServiceInfo:
+        raise self._cannot("deploy")
+
+    async def invoke_endpoint(self, args: InvokeEndpointArgs) -> InvokeEndpointResult:
+        raise self._cannot("invoke endpoints")
+
+    async def clean_up(self, args: CleanUpArgs) -> CleanUpResult:
+        raise self._cannot("clean up")
+
+    async def list_clusters(self) -> ListClustersResult:
+        from lensflow_protocol.deployment import ListClustersResult
+
+        return ListClustersResult(clusters=[])
+
+    async def list_services(self, cluster_name: str | None) -> ListServicesResult:
+        from lensflow_protocol.deployment import ListServicesResult
+
+        return ListServicesResult(services=[])
+
+    async def get_service_keys(self, service_name: str) -> ServiceKeys:
+        raise self._cannot("hand out service keys")
+
+    async def get_service_logs(self, service_name: str, tail: int) -> ServiceLogs:
+        raise self._cannot("show service logs")
 
     async def warm(self) -> None:  # noqa: B027 - optional hook
         """Start slow machinery (a store process, a sign-in) ahead of the first call."""

@@ -174,6 +174,49 @@ class MlflowStore:
             source=source,
         )
 
+    def model_artifact(self, name: str, version: int | None) -> dict[str, Any]:
+        """Where a registered version's files are, locally: its source, or a download of it."""
+        versions = self.client.search_model_versions(f"name = '{_escape(name)}'")
+        if not versions:
+            known = ", ".join(sorted(m.name for m in self.client.search_registered_models()))
+            raise NotFound(
+                f"No model is registered as {name!r} (registered: {known or 'none'}). "
+                "Register one with lensflow.registerModel first.",
+                modelName=name,
+            )
+        by_number = {int(v.version): v for v in versions}
+        chosen = max(by_number) if version is None else version
+        if chosen not in by_number:
+            raise NotFound(
+                f"Model {name!r} has no version {version} (it has {sorted(by_number)}).",
+                modelName=name,
+                modelVersion=version,
+            )
+        mv = by_number[chosen]
+        framework = (mv.tags or {}).get(FRAMEWORK_TAG)
+        if framework is None:
+            raise InvalidPath(
+                f"{name} version {chosen} was not registered by Lensflow and has no framework "
+                f"tag ({FRAMEWORK_TAG}); register it again with lensflow.registerModel.",
+                modelName=name,
+            )
+        source = str(mv.source)
+        local = source.removeprefix("file://")
+        if "://" in local or not Path(local).exists():
+            from mlflow.artifacts import download_artifacts
+
+            local = download_artifacts(artifact_uri=source, dst_path=tempfile.mkdtemp())
+        script = None
+        if mv.run_id:
+            try:
+                script = self.client.get_run(mv.run_id).data.tags.get(SCRIPT_TAG)
+            except Exception:  # the run may be gone; the model still deploys
+                log.info("run %s of %s v%s is not readable", mv.run_id, name, chosen)
+        return {
+            "name": name, "version": chosen, "framework": framework, "path": local,
+            "script": script,
+        }  # fmt: skip
+
     def finish_run(self, run_id: str, status: str, log_text: str) -> None:
         """Mark a run the script could not finish itself (killed, crashed) and keep its output."""
         with tempfile.TemporaryDirectory(prefix="lensflow-log-") as folder:

@@ -38,6 +38,7 @@ def _methods(store: MlflowStore) -> dict[str, Callable[..., Any]]:
         "register_model": lambda args: store.register_model(RegisterModelArgs.model_validate(args)),
         "finish_run": store.finish_run,
         "run_data": store.run_data,
+        "model_artifact": store.model_artifact,
         "ping": lambda: "pong",
     }
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from lensflow_protocol.errors import StoreError
 
 from ..mlflow_workspace import MlflowWorkspace
+from .serving import LocalServing
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def enable_wal(db: Path) -> None:
         log.warning("%s stays in %s journal mode", db, mode)
 
 
-class LocalWorkspace(MlflowWorkspace):
+class LocalWorkspace(LocalServing, MlflowWorkspace):
     kind = "local"
 
     def __init__(self, home: Path, python: str, tracking_uri: str | None = None) -> None:

@@ -1,0 +1,158 @@
+"""Arguments and results of the cluster, deployment and endpoint commands."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from .base import SafeStr, WireModel
+
+ClusterState = Literal["Creating", "Succeeded", "Failed", "Deleting"]
+ServiceState = Literal["Transitioning", "Healthy", "Unhealthy", "Failed"]
+ClusterPurpose = Literal["DevTest", "FastProd"]
+
+# Azure's rules: compute names 2–16 chars, service names 3–32, lowercase, starting with a letter.
+ClusterName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,15}$")]
+ServiceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{2,31}$")]
+
+
+class CreateClusterArgs(WireModel):
+    name: ClusterName
+    vm_size: Annotated[SafeStr, Field(min_length=1, max_length=64)] = "Standard_D3_v2"
+    node_count: Annotated[int, Field(ge=1, le=100)] = 1
+    cluster_purpose: ClusterPurpose = Field(
+        default="DevTest", description="DevTest: one node. FastProd: at least 12 vCPU in all."
+    )
+    location: Annotated[SafeStr, Field(max_length=64)] | None = None
+    wait: bool = True
+
+
+class ClusterInfo(WireModel):
+    name: str
+    state: ClusterState
+    vm_size: str
+    node_count: int
+    cluster_purpose: ClusterPurpose
+    cpu_cores: float = Field(description="vCPU in all nodes.")
+    memory_gb: float = Field(description="Memory in all nodes, GB.")
+    location: str | None = None
+    services: list[str] = Field(default_factory=list)
+    error: str | None = None
+
+
+class DeployArgs(WireModel):
+    service_name: ServiceName
+    model_name: Annotated[SafeStr, Field(min_length=1, max_length=256)]
+    model_version: Annotated[int, Field(ge=1)] | None = Field(default=None, description="Latest.")
+    cluster_name: ClusterName
+    cpu_cores: Annotated[float, Field(gt=0, le=64)] = 0.1
+    memory_gb: Annotated[float, Field(gt=0, le=512)] = 0.5
+    auth_enabled: bool = True
+    replicas: Annotated[int, Field(ge=1, le=16)] = 1
+    wait: bool = True
+
+
+class ServiceInfo(WireModel):
+    service_name: str
+    state: ServiceState
+    cluster_name: str
+    model_name: str
+    model_version: int
+    model_framework: str
+    scoring_uri: str
+    swagger_uri: str
+    auth_enabled: bool
+    cpu_cores: float
+    memory_gb: float
+    replicas: int
+    error: str | None = Field(default=None, description="With the service log's tail.")
+    script: str | None = Field(
+        default=None, description="The training script whose run produced the model version."
+    )
+
+
+class InvokeEndpointArgs(WireModel):
+    service_name: ServiceName
+    input: dict[str, Any] | list[Any] | None = Field(
+        default=None,
+        description=(
+            'The request body, e.g. {"data": [[...]], "method": "predict"}; '
+            "default: the example request in the service's swagger.json."
+        ),
+    )
+    path: Literal["/score", "/invocations"] = "/score"
+
+
+class InvokeEndpointResult(WireModel):
+    status_code: int
+    output: Any
+    latency_ms: float
+
+
+class CleanUpArgs(WireModel):
+    service_name: ServiceName | None = None
+    cluster_name: ClusterName | None = None
+    all: bool = False
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CleanUpArgs:
+        chosen = [self.service_name is not None, self.cluster_name is not None, self.all]
+        if sum(chosen) != 1:
+            raise ValueError("give exactly one of serviceName, clusterName or all: true")
+        return self
+
+
+class Deleted(WireModel):
+    kind: Literal["service", "cluster"]
+    name: str
+
+
+class CleanUpResult(WireModel):
+    deleted: list[Deleted]
+
+
+class ListClustersArgs(WireModel):
+    pass
+
+
+class ListClustersResult(WireModel):
+    clusters: list[ClusterInfo]
+
+
+class ListServicesArgs(WireModel):
+    cluster_name: ClusterName | None = None
+
+
+class ListServicesResult(WireModel):
+    services: list[ServiceInfo]
+
+
+class ServiceNameArgs(WireModel):
+    service_name: ServiceName
+
+
+class ServiceKeys(WireModel):
+    primary_key: str
+    secondary_key: str
+
+
+class GetServiceLogsArgs(WireModel):
+    service_name: ServiceName
+    tail: Annotated[int, Field(ge=1, le=10000)] = 100
+
+
+class ServiceLogs(WireModel):
+    lines: list[str]
+
+
+class ServiceUpdatedParams(WireModel):
+    service_name: str
+    state: ServiceState
+    error: str | None = None
+
+
+class ClusterUpdatedParams(WireModel):
+    name: str
+    state: ClusterState
+    error: str | None = None

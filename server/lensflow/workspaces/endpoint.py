@@ -1,0 +1,71 @@
+"""Calling a deployed service's scoring URI with its key: the same for every workspace."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from lensflow_protocol.deployment import InvokeEndpointResult
+from lensflow_protocol.errors import Unreachable
+
+TIMEOUT_S = 30.0
+
+
+def invoke(url: str, key: str | None, body: Any, service: str) -> InvokeEndpointResult:
+    """POST `body` as JSON; a 4xx/5xx is a result (the service answered), silence is an error."""
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    if key:
+        request.add_header("Authorization", f"Bearer {key}")
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise Unreachable(
+            f"Service {service!r} did not answer at {url} ({reason}). "
+            "Check its state with lensflow.listServices and its log with lensflow.getServiceLogs.",
+            serviceName=service,
+        ) from exc
+    latency_ms = (time.perf_counter() - started) * 1000
+    try:
+        output: Any = json.loads(raw)
+    except ValueError:
+        output = raw.decode("utf-8", errors="replace")
+    return InvokeEndpointResult(status_code=status, output=output, latency_ms=round(latency_ms, 3))
+
+
+def example_body(swagger_url: str, path: str = "/score") -> Any:
+    """The example request a service documents in its swagger.json, for a one-click invoke."""
+    try:
+        with urllib.request.urlopen(swagger_url, timeout=TIMEOUT_S) as response:
+            spec = json.load(response)
+        body = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise Unreachable(
+            f"Could not read an example request from {swagger_url} ({exc}); pass `input`.",
+        ) from exc
+    if "example" in body:
+        return body["example"]
+    examples = body.get("examples") or {}
+    for example in examples.values():
+        if isinstance(example, dict) and "value" in example:
+            return example["value"]
+    schema = body.get("schema", {})
+    ref = schema.get("$ref", "")
+    if ref.startswith("#/"):  # a local reference: follow it into the document
+        node: Any = spec
+        for part in ref[2:].split("/"):
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        schema = node
+    if isinstance(schema, dict) and "example" in schema:
+        return schema["example"]
+    raise Unreachable(f"{swagger_url} documents no example request; pass `input`.")

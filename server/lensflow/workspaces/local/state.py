@@ -1,0 +1,299 @@
+"""On-disk state of local clusters and services: atomic JSON files under `<home>`.
+
+State lives on disk, not in the server, because services outlive the editor: a restarted
+server or a second window reads the same files and asks the processes for their live state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import http.client
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lensflow.scoring.config import CONFIG_ENV, write_config, write_keys
+from lensflow_protocol.deployment import ClusterInfo, ClusterPurpose, ServiceInfo, ServiceState
+from lensflow_protocol.errors import StoreError
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .supervisor import Program
+
+log = logging.getLogger(__name__)
+
+SCORING_APP = "lensflow.scoring.app:create_app"
+LAUNCHER = Path(__file__).with_name("supervisor.py")
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
+
+
+class Record(BaseModel):
+    # Unknown keys are kept out, not refused: a newer Lensflow may have written the file.
+    model_config = ConfigDict(extra="ignore")
+
+
+class ClusterRecord(Record):
+    name: str
+    vm_size: str
+    node_count: int
+    cluster_purpose: ClusterPurpose
+    location: str | None = None
+    cpu_cores: float
+    memory_gb: float
+    socket: str
+    error: str | None = None
+
+    def info(self, alive: bool, services: list[ServiceRecord]) -> ClusterInfo:
+        error = self.error
+        if error is None and not alive:
+            error = (f"The supervisord of cluster {self.name} is not running (machine restarted "
+                     "or process killed): clean the cluster up and create it again.")  # fmt: skip
+        return ClusterInfo(
+            name=self.name, state="Failed" if error else "Succeeded", vm_size=self.vm_size,
+            node_count=self.node_count, cluster_purpose=self.cluster_purpose,
+            cpu_cores=self.cpu_cores, memory_gb=self.memory_gb, location=self.location,
+            services=[s.name for s in services if s.cluster == self.name], error=error,
+        )  # fmt: skip
+
+
+class ServiceRecord(Record):
+    name: str
+    cluster: str
+    model_name: str
+    model_version: int
+    model_framework: str
+    model_path: str
+    port: int
+    auth_enabled: bool
+    cpu_cores: float
+    memory_gb: float
+    replicas: int
+    placement: list[int]
+    healthy_once: bool = False
+    error: str | None = None
+    script: str | None = None
+
+    def info(self, state: ServiceState, error: str | None) -> ServiceInfo:
+        base = f"http://127.0.0.1:{self.port}"
+        return ServiceInfo(
+            service_name=self.name, state=state, cluster_name=self.cluster,
+            model_name=self.model_name, model_version=self.model_version,
+            model_framework=self.model_framework, scoring_uri=f"{base}/score",
+            swagger_uri=f"{base}/swagger.json", auth_enabled=self.auth_enabled,
+            cpu_cores=self.cpu_cores, memory_gb=self.memory_gb, replicas=self.replicas,
+            error=error, script=self.script,
+        )  # fmt: skip
+
+
+R = TypeVar("R", bound=Record)
+
+
+def write_json(path: Path, data: Any, mode: int = 0o644) -> None:
+    """Writes whole or not at all: a crash leaves the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(data, out, indent=2)
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_json(path: Path) -> Any:
+    """The file's JSON, or None when it does not exist; a damaged file raises `StoreError`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _damaged(path, str(exc)) from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _damaged(path, f"not valid JSON: {exc}") from exc
+
+
+def _damaged(path: Path, why: str) -> StoreError:
+    backup = path.with_name(path.name + ".bak")
+    with contextlib.suppress(OSError):
+        shutil.copy2(path, backup)  # keep the evidence before anyone rewrites or deletes it
+    log.error("state file %s is damaged (%s); copy kept in %s", path, why, backup)
+    return StoreError(
+        f"Lensflow's state file {path} is damaged ({why}). A copy is in {backup}. Clean up "
+        f"this {path.parent.parent.name[:-1]} (lensflow.cleanUp) or delete {path.parent} "
+        "to start afresh.",
+        path=str(path),
+        backup=str(backup),
+    )
+
+
+def ping(port: int, key: str | None, timeout: float = 1.0) -> bool:
+    """Live state: True when the service answers GET /ping on 127.0.0.1 with 200."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", "/ping", headers={"Authorization": f"Bearer {key}"} if key else {})
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+def runtime_dir() -> Path:
+    """A short, private folder for unix sockets (their paths are limited to ~107 bytes)."""
+    folder = Path(f"/tmp/lensflow-{os.getuid()}")
+    folder.mkdir(mode=0o700, exist_ok=True)
+    info = folder.lstat()
+    if info.st_uid != os.getuid() or not folder.is_dir() or folder.is_symlink():
+        raise StoreError(f"{folder} belongs to someone else; remove it and try again.")
+    if info.st_mode & 0o077:
+        folder.chmod(0o700)
+    return folder
+
+
+def socket_for(folder: Path) -> Path:
+    digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+    return runtime_dir() / f"{digest}.sock"
+
+
+class Store:
+    """Folders and records under `<home>`: clusters/<name>/ and services/<name>/."""
+
+    def __init__(self, home: Path) -> None:
+        # Resolved: paths derived from it identify processes, so every reader must agree on them.
+        self.home = home.resolve()
+        self.clusters = self.home / "clusters"
+        self.services = self.home / "services"
+
+    @staticmethod
+    def valid(name: str) -> bool:
+        # Names become folder and program names: refuse anything that could escape the folder.
+        return bool(_NAME.match(name))
+
+    def cluster_dir(self, name: str) -> Path:
+        return self.clusters / name
+
+    def service_dir(self, name: str) -> Path:
+        return self.services / name
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Serialises changes across threads and processes sharing this home (flock)."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        with open(self.home / "deployments.lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _load(self, path: Path, kind: type[R]) -> R | None:
+        data = read_json(path)
+        if data is None:
+            return None
+        try:
+            return kind.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise _damaged(path, f"{where}: {first['msg']}") from exc
+
+    def cluster(self, name: str) -> ClusterRecord | None:
+        if not self.valid(name):
+            return None
+        return self._load(self.cluster_dir(name) / "cluster.json", ClusterRecord)
+
+    def service(self, name: str) -> ServiceRecord | None:
+        if not self.valid(name):
+            return None
+        return self._load(self.service_dir(name) / "service.json", ServiceRecord)
+
+    def save(self, record: ClusterRecord | ServiceRecord) -> None:
+        if isinstance(record, ClusterRecord):
+            path = self.cluster_dir(record.name) / "cluster.json"
+        else:
+            path = self.service_dir(record.name) / "service.json"
+        write_json(path, record.model_dump(mode="json"))
+
+    def prepare_service(self, record: ServiceRecord, source: Path) -> None:
+        """The service's folder: its own copy of the model, keys, the scoring app's config.
+        The record itself is saved once the program runs: readers never see a half service."""
+        folder = self.service_dir(record.name)
+        target = Path(record.model_path)
+        target.parent.mkdir(parents=True)
+        # The service loads only from Lensflow's own copy: the registry's file may move or go.
+        if source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            shutil.copy2(source, target)
+        write_keys(folder / "keys.json")
+        # No maxBodyBytes: the scoring app's default is Azure ML's limit.
+        write_config(
+            folder / "config.json", serviceName=record.name, modelName=record.model_name,
+            modelVersion=record.model_version, framework=record.model_framework,
+            modelPath=str(target), authEnabled=record.auth_enabled,
+            keysFile=str(folder / "keys.json"),
+        )  # fmt: skip
+
+    def marker(self, name: str) -> str:
+        """The environment entry every process of the service carries: how strays are found."""
+        return f"{CONFIG_ENV}={self.service_dir(name) / 'config.json'}"
+
+    def program(self, record: ServiceRecord, python: str) -> Program:
+        """The service as a supervisord program: uvicorn behind the launcher that reaps strays."""
+        folder = self.service_dir(record.name)
+        uvicorn = [
+            python, "-m", "uvicorn", "--factory", SCORING_APP, "--host", "127.0.0.1",
+            "--port", str(record.port), "--workers", str(record.replicas), "--no-access-log",
+            "--timeout-graceful-shutdown", "5",
+        ]  # fmt: skip
+        launcher = [python, str(LAUNCHER), "--reap-env", self.marker(record.name), "--"]
+        # A crash within startsecs counts as a failed start (backoff, then FATAL), not as a
+        # successful run that supervisord would restart at once, forever.
+        return Program(
+            name=record.name, command=[*launcher, *uvicorn], directory=folder,
+            log_file=folder / "service.log", startsecs=10, startretries=2,
+            environment={CONFIG_ENV: str(folder / "config.json"), "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+
+    def keys(self, name: str) -> dict[str, str]:
+        path = self.service_dir(name) / "keys.json"
+        data = read_json(path)
+        if not isinstance(data, dict) or not {"primaryKey", "secondaryKey"} <= data.keys():
+            raise StoreError(f"The keys file {path} is missing or damaged: deploy again.")
+        return {"primaryKey": data["primaryKey"], "secondaryKey": data["secondaryKey"]}
+
+    def cluster_names(self) -> list[str]:
+        return self._names(self.clusters)
+
+    def service_names(self) -> list[str]:
+        return self._names(self.services)
+
+    @staticmethod
+    def _names(folder: Path) -> list[str]:
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if p.is_dir() and _NAME.match(p.name))
+
+    def all_services(self) -> list[ServiceRecord]:
+        records = (self.service(name) for name in self.service_names())
+        return [record for record in records if record is not None]
+
+    @staticmethod
+    def remove(folder: Path) -> None:
+        shutil.rmtree(folder, ignore_errors=True)

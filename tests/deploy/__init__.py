@@ -1,0 +1,1 @@
+"""Local inference cluster: capacity, supervisord, state, deployments (real processes)."""

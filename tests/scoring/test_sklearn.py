@@ -1,0 +1,276 @@
+"""A ScikitLearn service over real HTTP: exact answers, auth, every client error, the 500 guard."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import joblib
+import pytest
+from openapi_spec_validator import validate
+
+from .broken_model import BrokenModel
+from .conftest import Data, Service
+
+MLFLOW_BODIES = {
+    "dataframe_split": lambda rows: {"dataframe_split": {"data": rows}},
+    "dataframe_split+columns": lambda rows: {
+        "dataframe_split": {"columns": [f"c{i}" for i in range(10)], "data": rows}
+    },
+    "dataframe_records": lambda rows: {
+        "dataframe_records": [{f"c{i}": v for i, v in enumerate(row)} for row in rows]
+    },
+    "instances": lambda rows: {"instances": rows},
+    "inputs": lambda rows: {"inputs": rows},
+}
+
+
+@pytest.fixture(scope="module")
+def services(start_services: Any, data: Data) -> Iterator[dict[str, Service]]:
+    broken = data.folder / "broken.pkl"
+    joblib.dump(BrokenModel(), broken)
+    yield start_services(
+        ridge=("ScikitLearn", data.ridge_pkl, {}),
+        classifier=("ScikitLearn", data.classifier_pkl, {"auth": False}),
+        broken=("ScikitLearn", broken, {"auth": False}),
+    )
+
+
+@pytest.fixture(scope="module")
+def ridge(services: dict[str, Service]) -> Service:
+    return services["ridge"]
+
+
+def rows(data: Data, n: int = 2) -> list[list[float]]:
+    return [[float(v) for v in row] for row in data.x_test[:n]]
+
+
+def test_score_is_exactly_the_models_own_predict(ridge: Service, data: Data) -> None:
+    reply = ridge.score(rows(data))
+    assert reply.status == 200, reply.body
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.json() == data.ridge.predict(data.x_test[:2]).tolist()  # float64, bit for bit
+    assert reply.json() == pytest.approx([235.11, 246.80], abs=0.01)
+    everything = ridge.score(rows(data, len(data.x_test)), method="predict")
+    assert everything.json() == data.ridge.predict(data.x_test).tolist()
+
+
+def test_auth_primary_and_secondary_keys(ridge: Service, data: Data) -> None:
+    assert ridge.score(rows(data), key="primary").status == 200
+    assert ridge.score(rows(data), key="secondary").status == 200
+    for key in (None, "wrong-key-" + "x" * 33, ridge.keys[0][:-1] if ridge.keys else ""):
+        reply = ridge.score(rows(data), key=key)
+        assert reply.status == 401
+        assert reply.headers["www-authenticate"].startswith("Bearer")
+        assert "key" in reply.json()["error"]
+    assert ridge.request("POST", "/invocations", {"inputs": rows(data)}, key=None).status == 401
+    basic = {"Authorization": f"Basic {ridge.keys[0] if ridge.keys else ''}"}
+    assert (
+        ridge.request("POST", "/score", {"data": rows(data)}, key=None, headers=basic).status == 401
+    )
+
+
+def test_open_routes_need_no_key(ridge: Service) -> None:
+    for path in ("/", "/ping", "/health", "/swagger.json", "/version"):
+        assert ridge.request("GET", path, key=None).status == 200, path
+    assert ridge.request("GET", "/", key=None).body == b"Healthy"
+    assert ridge.request("HEAD", "/ping", key=None).body == b""
+
+
+def test_wrong_feature_count_is_422(ridge: Service, data: Data) -> None:
+    reply = ridge.score([row[:9] for row in rows(data)])
+    assert reply.status == 422
+    assert reply.json() == {"error": "expected 10 features per row, got 9"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"\xff\xfe", "not valid JSON"),
+        (b"", "not valid JSON"),
+        (b"[[1, 2]]", "JSON object"),
+        (b'{"rows": [[1]]}', 'missing "data"'),
+        (b'{"data": [[1]], "method": "transform"}', "unknown method"),
+        (b'{"data": [["a", 1, 2, 3, 4, 5, 6, 7, 8, 9]]}', "non-numeric"),
+        (b'{"data": [[null, 1, 2, 3, 4, 5, 6, 7, 8, 9]]}', "non-numeric"),
+        (
+            b'{"data": [[true, false, true, true, true, true, true, true, true, true]]}',
+            "non-numeric",
+        ),
+        (b'{"data": [[NaN, 1, 2, 3, 4, 5, 6, 7, 8, 9]]}', "NaN or infinite"),
+        (b'{"data": [[1e999, 1, 2, 3, 4, 5, 6, 7, 8, 9]]}', "NaN or infinite"),
+        (b'{"data": [[1, 2], [1, 2, 3]]}', "all of one length"),
+        (b'{"data": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}', "list of rows"),
+        (b'{"data": []}', "non-empty"),
+        (b'{"data": "1,2,3"}', "non-empty list of rows"),
+    ],
+)
+def test_client_mistakes_are_400(ridge: Service, raw: bytes, says: str) -> None:
+    reply = ridge.request("POST", "/score", raw=raw, headers={"Content-Type": "application/json"})
+    assert reply.status == 400, reply.body
+    assert says in reply.json()["error"]
+
+
+def test_wrong_content_type_is_415(ridge: Service, data: Data) -> None:
+    body = json.dumps({"data": rows(data)}).encode()
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        reply = ridge.request("POST", "/score", raw=body, headers={"Content-Type": content_type})
+        assert reply.status == 415
+        assert "application/json" in reply.json()["error"]
+    charset = {"Content-Type": "Application/JSON; charset=utf-8"}
+    assert ridge.request("POST", "/score", raw=body, headers=charset).status == 200
+
+
+def test_announced_oversize_body_is_refused_before_it_is_sent(ridge: Service) -> None:
+    assert ridge.keys is not None
+    with socket.create_connection(("127.0.0.1", ridge.port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer " + ridge.keys[0].encode() + b"\r\n"
+            b"Content-Length: 5000000\r\n\r\n"
+        )  # and not one byte of the body: the answer must not wait for it
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        assert response.status == 413
+        assert "at most 1048576" in json.loads(response.read())["error"]
+
+
+def test_streamed_oversize_body_is_cut_at_the_limit(ridge: Service) -> None:
+    assert ridge.keys is not None
+    chunk = b" " * 65536
+
+    def body() -> Iterator[bytes]:
+        yield b'{"data": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]'
+        for _ in range(40):  # 2.5 MiB, no Content-Length
+            yield chunk
+        yield b"}"
+
+    conn = http.client.HTTPConnection("127.0.0.1", ridge.port, timeout=30)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {ridge.keys[0]}"}
+    try:
+        conn.request("POST", "/score", body=body(), headers=headers, encode_chunked=True)
+        response = conn.getresponse()
+        assert response.status == 413
+        assert "more than" in json.loads(response.read())["error"]
+    finally:
+        conn.close()
+
+
+def test_unknown_path_404_and_wrong_verb_405(ridge: Service, data: Data) -> None:
+    missing = ridge.request("GET", "/predict")
+    assert missing.status == 404 and "error" in missing.json()
+    wrong = ridge.request("GET", "/score")
+    assert wrong.status == 405 and wrong.headers["allow"] == "POST"
+    post_ping = ridge.request("POST", "/ping", {"data": rows(data)})
+    assert post_ping.status == 405 and post_ping.headers["allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize("fmt", sorted(MLFLOW_BODIES))
+def test_invocations_in_every_mlflow_format(ridge: Service, data: Data, fmt: str) -> None:
+    reply = ridge.request("POST", "/invocations", MLFLOW_BODIES[fmt](rows(data)))
+    assert reply.status == 200, reply.body
+    assert reply.json() == {"predictions": data.ridge.predict(data.x_test[:2]).tolist()}
+
+
+def test_invocations_mistakes(ridge: Service, data: Data) -> None:
+    for body in ({"data": rows(data)}, {"instances": rows(data), "inputs": rows(data)}):
+        reply = ridge.request("POST", "/invocations", body)
+        assert reply.status == 400 and "exactly one of" in reply.json()["error"]
+    records = [{"a": 1.0}, {"b": 2.0}]
+    reply = ridge.request("POST", "/invocations", {"dataframe_records": records})
+    assert reply.status == 400 and "same columns" in reply.json()["error"]
+    narrow = ridge.request("POST", "/invocations", {"instances": [r[:9] for r in rows(data)]})
+    assert narrow.status == 422
+
+
+def test_swagger_is_valid_openapi_3_with_the_real_width(ridge: Service) -> None:
+    spec = ridge.request("GET", "/swagger.json", key=None).json()
+    validate(spec)  # raises on any OpenAPI 3 violation
+    assert spec["openapi"].startswith("3.0")
+    row = spec["components"]["schemas"]["ScoreRequest"]["properties"]["data"]["items"]
+    assert row["minItems"] == row["maxItems"] == 10
+    assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert spec["paths"]["/score"]["post"]["security"] == [{"bearerAuth": []}]
+    assert {"400", "401", "413", "415", "422"} <= set(spec["paths"]["/score"]["post"]["responses"])
+    assert spec["components"]["schemas"]["ScoreRequest"]["properties"]["method"]["enum"] == [
+        "predict"
+    ]
+
+
+def test_version(ridge: Service) -> None:
+    version = ridge.request("GET", "/version", key=None).json()
+    assert version["framework"] == "ScikitLearn"
+    assert (version["modelName"], version["modelVersion"]) == ("ridge-model", 3)
+    assert version["nFeatures"] == 10 and version["scoringVersion"]
+    assert "scikit-learn" in version["runtime"] and "onnxruntime" not in version["runtime"]
+
+
+def test_predict_proba_of_a_regressor_is_a_clean_422(ridge: Service, data: Data) -> None:
+    reply = ridge.score(rows(data), method="predict_proba")
+    assert reply.status == 422
+    assert "no predict_proba" in reply.json()["error"]
+
+
+def test_classifier_predict_proba_matches_sklearn(services: dict[str, Service], data: Data) -> None:
+    classifier, x = services["classifier"], data.iris_x[::30]
+    proba = classifier.score(x.tolist(), method="predict_proba", key=None)
+    assert proba.status == 200, proba.body
+    assert proba.json() == data.classifier.predict_proba(x).tolist()
+    labels = classifier.score(x.tolist(), key=None)
+    assert labels.json() == data.classifier.predict(x).tolist()
+    assert classifier.score(x[:, :3].tolist(), key=None).json() == {
+        "error": "expected 4 features per row, got 3"
+    }
+    spec = classifier.request("GET", "/swagger.json").json()
+    validate(spec)
+    assert "securitySchemes" not in spec["components"]
+    assert spec["components"]["schemas"]["ScoreRequest"]["properties"]["method"]["enum"] == [
+        "predict",
+        "predict_proba",
+    ]
+
+
+def test_model_failure_is_a_generic_500_and_logged(services: dict[str, Service]) -> None:
+    broken = services["broken"]
+    reply = broken.score([[0.0] * 10], key=None)
+    assert reply.status == 500
+    assert "internal model failure" not in reply.body.decode()  # the details stay in the log
+    assert "service log" in reply.json()["error"]
+    assert broken.request("GET", "/ping").status == 200  # and the service lives on
+    log = broken.log.read_text()
+    assert "Traceback" in log and "internal model failure: weights are corrupt" in log
+
+
+def test_one_connection_survives_errors(ridge: Service, data: Data) -> None:
+    """Keep-alive: 401, 422, 400, then 200 on the same connection."""
+    assert ridge.keys is not None
+    conn = http.client.HTTPConnection("127.0.0.1", ridge.port, timeout=10)
+    auth = {"Content-Type": "application/json", "Authorization": f"Bearer {ridge.keys[1]}"}
+    cases = [
+        ({"Content-Type": "application/json"}, {"data": rows(data)}, 401),
+        (auth, {"data": [[1.0] * 9]}, 422),
+        (auth, {"data": [["x"] * 10]}, 400),
+        (auth, {"data": rows(data)}, 200),
+    ]
+    try:
+        for headers, body, status in cases:
+            conn.request("POST", "/score", body=json.dumps(body).encode(), headers=headers)
+            response = conn.getresponse()
+            response.read()
+            assert response.status == status
+    finally:
+        conn.close()
+
+
+def test_log_never_holds_keys_or_bodies(ridge: Service, data: Data) -> None:
+    ridge.score([[0.123456789] * 10])
+    ridge.score(rows(data), key="wrong-" + "k" * 40)
+    log = ridge.log.read_text()
+    assert ridge.keys is not None
+    assert ridge.keys[0] not in log and ridge.keys[1] not in log
+    assert "0.123456789" not in log and "k" * 40 not in log
+    assert "loaded in" in log  # it does log its start
