@@ -86,6 +86,10 @@ async def run(workspace: Path) -> int:
     def service_updated(params: Any) -> None:
         print(f"  service {params.serviceName} is {params.state}", flush=True)
 
+    @client.feature("lensflow/clusterUpdated")
+    def cluster_updated(params: Any) -> None:
+        print(f"  cluster {params.name} is {params.state}", flush=True)
+
     @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     def diagnostics(params: types.PublishDiagnosticsParams) -> None:
         for d in params.diagnostics:

@@ -124,6 +124,7 @@ class ListModelsArgs(WireModel):
 class ModelVersionInfo(WireModel):
     version: int
     model_framework: str | None = None
+    script: str | None = Field(default=None, description="The training script of its run.")
     source: str
     run_id: str | None = None
     creation_time: int | None = None

@@ -55,6 +55,7 @@ class LensflowServer(LanguageServer):
         # The workspace's services as last seen by the monitor: lenses read this, cheaply.
         self.services: dict[str, ServiceInfo] = {}
         self._monitor: asyncio.Task[None] | None = None
+        self.cleanups_in_flight = 0
 
     # --- settings and workspace ----------------------------------------------------------
     @property

@@ -265,3 +265,59 @@ async def test_service_survives_restart_and_crash(client: LanguageClient, projec
         await other.shutdown_session()
         await other.stop()
     await execute(client, "lensflow.cleanUp", {"all": True})
+
+
+async def lens_commands(client: LanguageClient, uri: str) -> list[types.Command]:
+    lenses = await client.text_document_code_lens_async(
+        types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    commands = []
+    for lens in lenses or []:
+        resolved = lens if lens.command else await client.code_lens_resolve_async(lens)
+        assert resolved.command is not None
+        commands.append(resolved.command)
+    return commands
+
+
+async def run_lens(client: LanguageClient, uri: str, title_start: str) -> Any:
+    command = next(c for c in await lens_commands(client, uri) if c.title.startswith(title_start))
+    return await execute(client, command.command, *(command.arguments or []))
+
+
+async def test_lens_driven_workflow(client: LanguageClient, project: Path) -> None:
+    """The whole flow by clicking lenses only, as an editor user would."""
+    uri = open_document(client, project / "train.py")
+    assert (await run_lens(client, uri, "▶ Track run"))["status"] == "FINISHED"
+    registered = await run_lens(client, uri, "Register model train_model")
+    assert registered["version"] == 1
+
+    titles = [c.title for c in await lens_commands(client, uri)]
+    assert "Create cluster local-cluster" in titles
+    assert (await run_lens(client, uri, "Create cluster"))["state"] == "Succeeded"
+
+    titles = [c.title for c in await lens_commands(client, uri)]
+    assert "Deploy train_model v1 to local-cluster" in titles
+    service = await run_lens(client, uri, "Deploy train_model")
+    assert (service["serviceName"], service["state"]) == ("train-service", "Healthy")
+
+    titles = [c.title for c in await lens_commands(client, uri)]
+    assert "Invoke endpoint train-service (Healthy)" in titles
+    cursor = types.Position(line=0, character=0)
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(start=cursor, end=cursor),
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
+    action_titles = {a.title for a in actions or []}
+    assert "Lensflow: Invoke endpoint train-service (Healthy)" in action_titles
+    assert "Lensflow: Clean up train-service" in action_titles
+
+    answer = await run_lens(client, uri, "Invoke endpoint")  # the swagger's example request
+    assert answer["statusCode"] == 200
+    deleted = await run_lens(client, uri, "Clean up train-service")
+    assert deleted["deleted"] == [{"kind": "service", "name": "train-service"}]
+    titles = [c.title for c in await lens_commands(client, uri)]
+    assert "Deploy train_model v1 to local-cluster" in titles
+    await execute(client, "lensflow.cleanUp", {"all": True})

@@ -11,9 +11,10 @@ from lensflow_protocol import names
 from lensflow_protocol.errors import LensflowError
 from lsprotocol import types
 
-from ..analysis import Span
+from ..analysis import ScriptFacts, Span
 from .diagnostics import active_problems
 from .lenses import last_run, model_name_for, to_range
+from .serving_lenses import resolve_deploy, service_commands
 
 if TYPE_CHECKING:
     from ..server import LensflowServer
@@ -24,6 +25,27 @@ def _overlaps(span: Span, rng: types.Range) -> bool:
         rng.start.line,
         rng.start.character,
     ) <= (span.end_line, span.end_col)
+
+
+async def serving_actions(
+    ls: LensflowServer, facts: ScriptFacts, uri: str
+) -> list[types.CodeAction]:
+    """Deploy (or the cluster it needs), then Invoke endpoint and Clean up: as the lenses."""
+    if not any(site.model_path for site in facts.model_sites):
+        return []
+    commands = service_commands(ls, uri)
+    if not commands:
+        try:
+            deploy = await resolve_deploy(ls, {"modelName": model_name_for(facts, uri), "uri": uri})
+        except LensflowError:
+            return []
+        commands = [deploy] if deploy.command else []
+    return [
+        types.CodeAction(
+            title=f"Lensflow: {command.title}", kind=types.CodeActionKind.Source, command=command
+        )
+        for command in commands
+    ]
 
 
 def register(server: LensflowServer) -> None:
@@ -65,6 +87,7 @@ def register(server: LensflowServer) -> None:
                     ),
                 )
             )
+        actions += await serving_actions(ls, facts, uri)
         model_paths = {s.model_path for s in facts.model_sites if s.model_path is not None}
         if model_paths:
             try:

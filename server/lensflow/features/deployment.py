@@ -78,6 +78,10 @@ async def monitor_services(ls: LensflowServer, interval_s: float = 0.4) -> None:
         except Exception:  # a bad workspace or a dead cluster: say it in the log, keep watching
             log.debug("service monitor: no state this round", exc_info=True)
         else:
+            if ls.cleanups_in_flight:
+                # Services being deleted look Failed for a moment; that is not news.
+                await asyncio.sleep(interval_s)
+                continue
             before = set(ls.services)
             ls.services = {s.service_name: s for s in listed.services}
             for name in set(ls.service_states) - set(ls.services):
@@ -113,7 +117,11 @@ def register(server: LensflowServer) -> None:
 
     @commands.register(server, names.CLEAN_UP)
     async def clean_up(ls: LensflowServer, args: CleanUpArgs) -> CleanUpResult:
-        result = await ls.active_workspace().clean_up(args)
+        ls.cleanups_in_flight += 1
+        try:
+            result = await ls.active_workspace().clean_up(args)
+        finally:
+            ls.cleanups_in_flight -= 1
         for item in result.deleted:
             if item.kind == "service":
                 ls.service_states.pop(item.name, None)

@@ -29,48 +29,48 @@ def service_name_for(model_name: str) -> str:
     return f"{stem[:24].rstrip('-')}-service"
 
 
+def service_commands(ls: LensflowServer, uri: str) -> list[types.Command]:
+    """Invoke endpoint and Clean up for each service whose model came from this script."""
+    script = ls.script_key(uri)
+    commands = []
+    for service in ls.services.values():
+        if service.script != script:
+            continue
+        name = service.service_name
+        commands.append(
+            types.Command(
+                title=f"Invoke endpoint {name} ({service.state})",
+                command=names.INVOKE_ENDPOINT,
+                arguments=[{"serviceName": name}],
+            )
+        )
+        commands.append(
+            types.Command(
+                title=f"Clean up {name}", command=names.CLEAN_UP, arguments=[{"serviceName": name}]
+            )
+        )
+    return commands
+
+
 def serving_lenses(
     ls: LensflowServer, model_name: str, where: types.Range, uri: str
 ) -> list[types.CodeLens]:
-    # A service belongs to this file when its model came from a run of this script.
-    script = ls.script_key(uri)
-    services = [s for s in ls.services.values() if s.script == script]
-    if not services:
-        return [
-            types.CodeLens(
-                range=where, data={"kind": "deploy", "uri": uri, "modelName": model_name}
-            )
-        ]
-    lenses = []
-    for service in services:
-        name = service.service_name
-        lenses.append(
-            types.CodeLens(
-                range=where,
-                command=types.Command(
-                    title=f"Invoke endpoint {name} ({service.state})",
-                    command=names.INVOKE_ENDPOINT,
-                    arguments=[{"serviceName": name}],
-                ),
-            )
-        )
-        lenses.append(
-            types.CodeLens(
-                range=where,
-                command=types.Command(
-                    title=f"Clean up {name}",
-                    command=names.CLEAN_UP,
-                    arguments=[{"serviceName": name}],
-                ),
-            )
-        )
-    return lenses
+    commands = service_commands(ls, uri)
+    if not commands:
+        data = {"kind": "deploy", "uri": uri, "modelName": model_name}
+        return [types.CodeLens(range=where, data=data)]
+    return [types.CodeLens(range=where, command=command) for command in commands]
 
 
 async def resolve_deploy(ls: LensflowServer, data: dict[str, Any]) -> types.Command:
-    model_name = str(data["modelName"])
     workspace = ls.active_workspace()
     models = {m.name: m for m in (await workspace.list_models()).models}
+    # The model this file registered: by a version from one of its runs, else by name.
+    script = ls.script_key(str(data.get("uri", "")))
+    mine = [m.name for m in models.values() if any(v.script == script for v in m.versions)]
+    model_name = str(data["modelName"])
+    if model_name not in mine and mine:
+        model_name = mine[0]
     if model_name not in models:
         return types.Command(title="Deploy (register the model first)", command="")
     clusters = [c for c in (await workspace.list_clusters()).clusters if c.state == "Succeeded"]

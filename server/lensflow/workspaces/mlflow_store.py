@@ -131,6 +131,7 @@ class MlflowStore:
                         ModelVersionInfo(
                             version=int(v.version),
                             model_framework=(v.tags or {}).get(FRAMEWORK_TAG),
+                            script=(v.tags or {}).get(SCRIPT_TAG),
                             source=v.source,
                             run_id=v.run_id,
                             creation_time=v.creation_timestamp,
@@ -164,6 +165,8 @@ class MlflowStore:
                     f"Could not create model {args.model_name!r}: {exc.message}"
                 ) from exc
         tags = {**args.tags, FRAMEWORK_TAG: framework, "lensflow.modelPath": path}
+        if script := run.data.tags.get(SCRIPT_TAG):
+            tags[SCRIPT_TAG] = script  # lets lenses find this file's models
         version = self.client.create_model_version(
             args.model_name, source, run_id=args.run_id, tags=tags, description=args.description
         )
