@@ -24,6 +24,7 @@ BENCHMARKS: list[tuple[str, str, bool]] = [
     ("analysis", "bench.bench_analysis", True),
     ("codelens", "bench.bench_codelens", False),
     ("scoring", "bench.bench_scoring", False),
+    ("deploy", "bench.bench_deploy", False),
 ]
 
 
