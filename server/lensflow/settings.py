@@ -48,8 +48,14 @@ def make_workspace(resolved: ResolvedSettings) -> Workspace:
         from .workspaces.local import LocalWorkspace
 
         return LocalWorkspace(resolved.home, resolved.python, resolved.settings.tracking_uri)
-    raise Unsupported(
-        f"Workspace {kind!r} is not available in this version: Azure ML workspaces "
-        '(a config.json path) are not implemented yet. Set `workspace` to "local".',
-        workspace=kind,
-    )
+    config = Path(kind).expanduser()
+    if not config.is_absolute():
+        config = resolved.root / config
+    if config.suffix != ".json":
+        raise Unsupported(
+            f'Workspace {kind!r} is neither "local" nor the path of an Azure ML config.json.',
+            workspace=kind,
+        )
+    from .workspaces.azureml import AzureMLWorkspace
+
+    return AzureMLWorkspace(config, resolved.python)

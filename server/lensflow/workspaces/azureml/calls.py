@@ -1,0 +1,124 @@
+"""Running blocking SDK calls off the event loop, within deadlines; waiting on long operations.
+
+A call that outlives its deadline is abandoned (a thread cannot be killed; its pool is small and
+private, so it cannot starve the server) and answered `unreachable`. No command spends more than
+`COMMAND_BUDGET_S` on calls that fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from lensflow_protocol.errors import LensflowError
+
+from .errors import deadline_error, map_error
+from .interface import Tracking
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CALL_TIMEOUT_S = 45.0
+COMMAND_BUDGET_S = 55.0
+TRACKING_MAX_AGE_S = 50 * 60.0
+"""Azure's tracking token lives about an hour: children get one at most 50 minutes old."""
+POLL_FAILURES = 3
+
+
+class SdkCalls:
+    """Runs SDK calls in a private thread pool, each under a deadline, errors mapped."""
+
+    def __init__(self, call_timeout_s: float = CALL_TIMEOUT_S, workers: int = 4) -> None:
+        self.call_timeout_s = call_timeout_s
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="lensflow-azureml")
+
+    def budget(self, seconds: float = COMMAND_BUDGET_S) -> float:
+        """The monotonic time by which a command's calls must have answered."""
+        return time.monotonic() + seconds
+
+    async def __call__(self, doing: str, fn: Callable[[], T], until: float | None = None) -> T:
+        timeout = self.call_timeout_s
+        if until is not None:
+            timeout = max(0.0, min(timeout, until - time.monotonic()))
+        future = asyncio.get_running_loop().run_in_executor(self._pool, fn)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise deadline_error(doing, timeout) from None
+        except LensflowError:
+            raise
+        except Exception as exc:
+            log.info("azureml call failed while trying to %s", doing, exc_info=True)
+            raise map_error(exc, doing) from exc
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def poll(
+    fetch: Callable[[], Awaitable[T]],
+    settled: Callable[[T], bool],
+    changed: Callable[[T], None],
+    interval_s: float,
+    cancel: asyncio.Event | None = None,
+) -> T | None:
+    """Fetches until `settled`; None when `cancel` is set first (the cloud goes on regardless).
+
+    A fetch that fails `POLL_FAILURES` times in a row raises its (domain) error.
+    """
+    failures = 0
+    while True:
+        try:
+            current = await fetch()
+        except LensflowError:
+            failures += 1
+            if failures >= POLL_FAILURES:
+                raise
+        else:
+            failures = 0
+            changed(current)
+            if settled(current):
+                return current
+        if cancel is None:
+            await asyncio.sleep(interval_s)
+            continue
+        try:
+            await asyncio.wait_for(cancel.wait(), interval_s)
+        except TimeoutError:
+            continue
+        return None
+
+
+class TrackingCache:
+    """The tracking URI and token training children get, fetched anew when 50 minutes old."""
+
+    def __init__(
+        self,
+        fetch: Callable[[], Awaitable[Tracking]],
+        clock: Callable[[], float] = time.monotonic,
+        max_age_s: float = TRACKING_MAX_AGE_S,
+    ) -> None:
+        self._fetch = fetch
+        self._clock = clock
+        self.max_age_s = max_age_s
+        self._value: Tracking | None = None
+        self._at = 0.0
+        self._lock = asyncio.Lock()
+
+    @property
+    def current(self) -> Tracking | None:
+        return self._value
+
+    def fresh(self) -> bool:
+        return self._value is not None and self._clock() - self._at < self.max_age_s
+
+    async def get(self) -> Tracking:
+        async with self._lock:
+            if self._value is None or not self.fresh():
+                value = await self._fetch()
+                self._value, self._at = value, self._clock()
+            return self._value

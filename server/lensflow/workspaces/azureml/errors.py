@@ -1,0 +1,101 @@
+"""Turns whatever the Azure SDK raises into a domain error a person can act on.
+
+Matching goes by class names along the exception's MRO and its cause chain, so this module
+needs no azureml import and tests can raise look-alike classes.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+from lensflow_protocol.errors import (
+    LensflowError,
+    NotFound,
+    NotSignedIn,
+    StoreError,
+    Unreachable,
+)
+
+SIGN_IN_HELP = (
+    "Sign in one of these ways, then retry: set AZURE_TENANT_ID, AZURE_CLIENT_ID and "
+    "AZURE_CLIENT_SECRET (a service principal) in the server's environment; run `az login` "
+    "(Azure CLI); or run on an Azure machine with a managed identity."
+)
+NETWORK_HELP = (
+    "Check the network connection (proxy, VPN, firewall) and that the workspace in config.json "
+    "still exists, then retry."
+)
+
+_AUTH_NAMES = {
+    "AuthenticationException",
+    "ClientAuthenticationError",
+    "CredentialUnavailableError",
+    "AdalError",
+    "MsalError",
+    "MsalServiceError",
+    "AuthenticationError",
+}
+_NETWORK_NAMES = {
+    "ConnectionError",
+    "ConnectTimeout",
+    "ReadTimeout",
+    "Timeout",
+    "NewConnectionError",
+    "MaxRetryError",
+    "NameResolutionError",
+    "ServiceRequestError",
+    "ServiceResponseError",
+    "gaierror",
+}
+_NET_ERRNOS = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED, errno.ETIMEDOUT}
+_AUTH_WORDS = ("unauthorized", "authentication", "aadsts", "az login", "credential")
+_NOT_FOUND_WORDS = ("not found", "notfound", "does not exist", "no such", "404")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 10:
+        seen.append(current)
+        inner = getattr(current, "inner_exception", None)
+        current = current.__cause__ or current.__context__ or inner
+    return seen
+
+
+def _names(exc: BaseException) -> set[str]:
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
+def map_error(exc: BaseException, doing: str) -> LensflowError:
+    """The domain error for `exc`, raised while `doing` (e.g. "create cluster aks-1")."""
+    if isinstance(exc, LensflowError):
+        return exc
+    chain = _chain(exc)
+    text = " ".join(str(e) for e in chain).lower()
+    first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    if any(_names(e) & _AUTH_NAMES for e in chain):
+        return NotSignedIn(f"Azure ML refused the sign-in while trying to {doing} ({first}). "
+                           f"{SIGN_IN_HELP}")  # fmt: skip
+    if any(_names(e) & _NETWORK_NAMES or isinstance(e, socket.gaierror) for e in chain):
+        return Unreachable(f"Azure ML could not be reached to {doing} ({first}). {NETWORK_HELP}")
+    if any(
+        isinstance(e, ConnectionError | TimeoutError)
+        or (isinstance(e, OSError) and e.errno in _NET_ERRNOS)
+        for e in chain
+    ):
+        return Unreachable(f"Azure ML could not be reached to {doing} ({first}). {NETWORK_HELP}")
+    if "401" in text or "403" in text or any(word in text for word in _AUTH_WORDS):
+        return NotSignedIn(f"Azure ML refused the sign-in while trying to {doing} ({first}). "
+                           f"{SIGN_IN_HELP}")  # fmt: skip
+    if any(word in text for word in _NOT_FOUND_WORDS):
+        return NotFound(f"Azure ML found nothing to {doing} ({first}).")
+    return StoreError(f"Azure ML failed to {doing}: {type(exc).__name__}: {first}")
+
+
+def deadline_error(doing: str, seconds: float) -> Unreachable:
+    return Unreachable(
+        f"Azure ML did not answer within {seconds:.0f}s while trying to {doing}. {NETWORK_HELP} "
+        "If a browser sign-in is waiting, finish it or use one of the non-interactive sign-ins.",
+        timeoutS=seconds,
+    )

@@ -1,0 +1,201 @@
+"""The Azure ML workspace: MLflow tracking against Azure, Azure's registry, AKS serving.
+
+Tracking and run queries go through MLflow (a store worker on Azure's tracking URI); registry,
+clusters and services through `AzureSdk`. Nothing here imports azureml: `sdk.py` does, lazily.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+
+from lensflow_protocol.errors import NotFound, Unsupported
+from lensflow_protocol.tracking import (
+    ListExperimentsResult,
+    ListModelsResult,
+    ListRunsArgs,
+    ListRunsResult,
+    ModelFramework,
+    ModelVersionInfo,
+    RegisteredModelInfo,
+    RegisterModelArgs,
+    RegisterModelResult,
+    RunDetail,
+    TrackRunResult,
+)
+
+from ..base import RunEvents, TrackRequest
+from ..mlflow_workspace import MlflowWorkspace
+from .calls import COMMAND_BUDGET_S, SdkCalls, TrackingCache
+from .errors import deadline_error
+from .interface import AuthMode, AzureSdk, Tracking
+from .serving import AzureServing
+from .store import AzureStoreClient
+
+log = logging.getLogger(__name__)
+
+_SUFFIXES: dict[str, ModelFramework] = {
+    ".pkl": "ScikitLearn", ".pickle": "ScikitLearn", ".joblib": "ScikitLearn", ".onnx": "Onnx",
+}  # fmt: skip
+_VERSION_PROBES = {"ScikitLearn": "sklearn", "TensorFlow": "tensorflow", "Onnx": "onnx"}
+
+
+class AzureMLWorkspace(AzureServing, MlflowWorkspace):
+    kind = "azureml"
+
+    def __init__(
+        self,
+        config_path: Path,
+        python: str,
+        sdk: AzureSdk | None = None,
+        auth: AuthMode = "auto",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if sdk is None:
+            from .sdk import AzureMLSdk
+
+            sdk = AzureMLSdk(config_path, auth)
+        self.config_path = config_path
+        self.sdk = sdk
+        self.calls = SdkCalls()
+        self.tracking = TrackingCache(self._fetch_tracking, clock)
+        super().__init__("azureml:", python)
+        self.store = AzureStoreClient(self.tracking)
+        self._init_serving()
+
+    @property
+    def display_name(self) -> str:
+        return f"azureml ({self.config_path})"
+
+    async def _fetch_tracking(self) -> Tracking:
+        return await self.calls("get the MLflow tracking URI", self.sdk.tracking)
+
+    def child_tracking_uri(self) -> str:
+        """The URI cached by `track_run` just before it starts the child (at most 50 min old)."""
+        current = self.tracking.current
+        return current.uri if current is not None else self.tracking_uri
+
+    async def track_run(
+        self, request: TrackRequest, events: RunEvents, cancel: asyncio.Event
+    ) -> TrackRunResult:
+        current = await self.tracking.get()
+        self.tracking_uri = current.uri
+        env = {**request.env, "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+        if current.token:
+            env["MLFLOW_TRACKING_TOKEN"] = current.token
+        request = dataclasses.replace(request, env=env)
+        return await super().track_run(request, events, cancel)
+
+    async def _store(self, doing: str, method: str, *args: object) -> object:
+        """A store-worker call that gives up within the command budget, restarting the worker."""
+        try:
+            return await asyncio.wait_for(self.store.call(method, *args), COMMAND_BUDGET_S)
+        except TimeoutError:
+            await self.store.close()
+            raise deadline_error(doing, COMMAND_BUDGET_S) from None
+
+    async def list_experiments(self) -> ListExperimentsResult:
+        raw = await self._store("list experiments", "list_experiments")
+        return ListExperimentsResult.model_validate(raw)
+
+    async def list_runs(self, args: ListRunsArgs) -> ListRunsResult:
+        raw = await self._store(
+            "list runs", "list_runs", args.experiment_name, args.script, args.limit
+        )
+        return ListRunsResult.model_validate(raw)
+
+    async def get_run(self, run_id: str) -> RunDetail:
+        return RunDetail.model_validate(await self._store(f"get run {run_id}", "get_run", run_id))
+
+    # --- Azure's model registry ----------------------------------------------------------
+    async def register_model(self, args: RegisterModelArgs) -> RegisterModelResult:
+        framework = args.model_framework or _SUFFIXES.get(PurePosixPath(args.model_path).suffix)
+        if framework is None:
+            raise NotFound(
+                f"Cannot tell the framework of {args.model_path!r}; pass modelFramework "
+                "(ScikitLearn, TensorFlow or Onnx).",
+                modelPath=args.model_path,
+            )
+        if framework == "MLflow":
+            raise Unsupported(
+                "Azure ML (SDK v1) deploys ScikitLearn, TensorFlow and Onnx models without a "
+                "scoring script, not MLflow models: register the model file itself "
+                "(e.g. model.pkl logged with mlflow.log_artifact).",
+                workspace=self.kind,
+            )
+        version = await self._framework_version(framework)
+        until = self.calls.budget()
+        model = await self.calls(
+            f"register {args.model_name}",
+            lambda: self.sdk.register_model(
+                args.run_id,
+                args.model_name,
+                args.model_path,
+                framework,
+                version,
+                args.description,
+                args.tags,
+            ),
+            until,
+        )
+        return RegisterModelResult(
+            model_name=model.name, version=model.version, model_framework=framework,
+            source=model.source or f"runs:/{args.run_id}/{args.model_path}",
+        )  # fmt: skip
+
+    async def _framework_version(self, framework: str) -> str | None:
+        """The framework's version in the training interpreter (what the model was made with)."""
+        module = _VERSION_PROBES.get(framework)
+        if module is None:
+            return None
+        code = f"import {module}; print({module}.__version__)"
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self.python, "-c", code,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+        except OSError:
+            return None
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), 20)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            return None
+        text = out.decode(errors="replace").strip()
+        return text or None if proc.returncode == 0 else None
+
+    async def list_models(self) -> ListModelsResult:
+        models = await self.calls("list models", self.sdk.list_models, self.calls.budget())
+        by_name: dict[str, list[ModelVersionInfo]] = {}
+        for m in sorted(models, key=lambda m: (m.name, -m.version)):
+            by_name.setdefault(m.name, []).append(
+                ModelVersionInfo(
+                    version=m.version,
+                    model_framework=m.framework,
+                    source=m.source,
+                    run_id=m.run_id,
+                    creation_time=m.created_ms,
+                    script=m.tags.get("lensflow.script"),
+                )
+            )
+        return ListModelsResult(
+            models=[
+                RegisteredModelInfo(
+                    name=name, latest_version=versions[0].version, versions=versions
+                )
+                for name, versions in by_name.items()
+            ]
+        )
+
+    async def warm(self) -> None:
+        """Nothing ahead of time: signing in is a network call, made by the first command."""
+
+    async def close(self) -> None:
+        await self._close_serving()
+        await self.store.close()
+        self.calls.close()
