@@ -30,6 +30,10 @@ class StoreClient:
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
 
+    def child_env(self) -> dict[str, str] | None:
+        """The worker's environment; None inherits the server's."""
+        return None
+
     async def _ensure(self) -> asyncio.subprocess.Process:
         async with self._lock:
             if self._proc is None or self._proc.returncode is not None:
@@ -41,6 +45,7 @@ class StoreClient:
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                     limit=_LINE_LIMIT,
+                    env=self.child_env(),
                 )
                 self._reader = asyncio.ensure_future(self._read(self._proc))
             return self._proc

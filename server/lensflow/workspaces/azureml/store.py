@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from typing import TYPE_CHECKING
 
-from ..store_client import _LINE_LIMIT, StoreClient
+from ..store_client import StoreClient
 
 if TYPE_CHECKING:
     from .calls import TrackingCache
@@ -37,22 +36,13 @@ class AzureStoreClient(StoreClient):
         self._tracking = tracking
         self._token: str | None = None
 
+    def child_env(self) -> dict[str, str] | None:
+        return child_env(self.tracking_uri, self._token)
+
     async def _ensure(self) -> asyncio.subprocess.Process:
         current = await self._tracking.get()
         if self._proc is not None and current.token != self._token:
             await self.close()  # the worker holds an old token: start afresh
-        async with self._lock:
-            if self._proc is None or self._proc.returncode is not None:
-                self.tracking_uri, self._token = current.uri, current.token
-                self._proc = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "lensflow.workspaces.store_worker",
-                    current.uri,
-                    stdin=asyncio.subprocess.PIPE,
-                    stdout=asyncio.subprocess.PIPE,
-                    limit=_LINE_LIMIT,
-                    env=child_env(current.uri, current.token),
-                )
-                self._reader = asyncio.ensure_future(self._read(self._proc))
-            return self._proc
+        if self._proc is None or self._proc.returncode is not None:
+            self.tracking_uri, self._token = current.uri, current.token
+        return await super()._ensure()
