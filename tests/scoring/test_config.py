@@ -141,10 +141,15 @@ def test_service_refuses_to_start_without_its_model(tmp_path: Path, data: Data) 
     config, _ = prepare(tmp_path / "svc", "Onnx", tmp_path / "gone.onnx", auth=False)
     out = fails_to_start(config, tmp_path / "log")
     assert "cannot start" in out and "gone.onnx does not exist" in out
-    (tmp_path / "not-a-model.pkl").write_bytes(b"plain text, not a pickle")
+    # A CSV where the model should be: the unpickler itself only says "pop from empty list".
+    (tmp_path / "not-a-model.pkl").write_bytes(b"a,b,c\n1,2,3\n")
     config, _ = prepare(tmp_path / "svc2", "ScikitLearn", tmp_path / "not-a-model.pkl", auth=False)
     out = fails_to_start(config, tmp_path / "log2")
-    assert "cannot load the ScikitLearn model" in out and "Traceback" not in out
+    assert (
+        f"the ScikitLearn model {tmp_path / 'not-a-model.pkl'} is not a joblib/pickle file" in out
+    )
+    assert "pop from empty list" not in out and "Traceback" not in out
+    assert len(out.strip().splitlines()) == 1  # one clear line
 
 
 LEAN = """

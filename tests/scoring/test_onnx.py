@@ -76,3 +76,13 @@ def test_onnx_classifier_predict_proba(services: dict[str, Service], data: Data,
     proba = service.score(x.tolist(), method="predict_proba")
     assert proba.status == 200, proba.body
     np.testing.assert_allclose(proba.json(), data.classifier.predict_proba(x), atol=1e-5)
+
+
+def test_onnx_output_overflow_is_a_422(services: dict[str, Service]) -> None:
+    """1e308 is finite in float64 but not in the model's float32: the output is not finite."""
+    for reply in (
+        services["ridge"].score([[1e308] * 10]),
+        services["nozipmap"].score([[1e308] * 4], method="predict_proba"),
+    ):
+        assert reply.status == 422, reply.body
+        assert "output is not finite" in reply.json()["error"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -136,10 +138,62 @@ def test_announced_oversize_body_is_refused_before_it_is_sent(ridge: Service) ->
         response = http.client.HTTPResponse(sock)
         response.begin()
         assert response.status == 413
+        assert response.getheader("connection") == "close"
         assert "at most 1048576" in json.loads(response.read())["error"]
 
 
-def test_streamed_oversize_body_is_cut_at_the_limit(ridge: Service) -> None:
+def test_a_client_expecting_100_continue_gets_the_413_instead(ridge: Service) -> None:
+    assert ridge.keys is not None
+    with socket.create_connection(("127.0.0.1", ridge.port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer " + ridge.keys[0].encode() + b"\r\n"
+            b"Expect: 100-continue\r\nContent-Length: 2097152\r\n\r\n"
+        )
+        response = http.client.HTTPResponse(sock)
+        response.begin()  # the final answer, not "100 Continue"
+        assert response.status == 413
+        assert response.getheader("connection") == "close"
+        assert "at most 1048576" in json.loads(response.read())["error"]
+        assert sock.recv(1) == b""  # and the connection is closed: no body is coming
+
+
+def urllib_post(service: Service, body: bytes, key: str | None) -> urllib.error.HTTPError:
+    """POSTs like urllib does (Connection: close, the whole body written before reading)."""
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{service.port}/score", data=body, headers=headers
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)  # a reset would raise URLError instead
+    return refused.value
+
+
+def test_urllib_reads_the_413_of_a_body_it_sends_whole(ridge: Service) -> None:
+    """Answered and closed before the body is read, the client got a reset, not the 413."""
+    assert ridge.keys is not None
+    body = b'{"data": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]' + b" " * (2 << 20) + b"}"  # 2 MiB
+    for _ in range(5):  # the reset was a race the server nearly always won: try a few times
+        refused = urllib_post(ridge, body, ridge.keys[0])
+        assert refused.code == 413
+        assert refused.headers["content-type"] == "application/json"
+        error = json.loads(refused.read())["error"]
+        assert f"the body has {len(body)} bytes" in error and "at most 1048576" in error
+    assert ridge.score([[1.0] * 10]).status == 200  # the worker serves on
+
+
+def test_urllib_reads_a_401_sent_before_its_body(ridge: Service) -> None:
+    body = json.dumps({"data": [[0.5] * 10] * 40000}).encode()  # ~2 MiB: the key is checked first
+    for _ in range(5):
+        refused = urllib_post(ridge, body, "wrong-" + "k" * 40)
+        assert refused.code == 401 and "wrong key" in json.loads(refused.read())["error"]
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("connection", ["keep-alive", "close"])
+def test_streamed_oversize_body_is_cut_at_the_limit(ridge: Service, connection: str) -> None:
     assert ridge.keys is not None
     chunk = b" " * 65536
 
@@ -150,7 +204,11 @@ def test_streamed_oversize_body_is_cut_at_the_limit(ridge: Service) -> None:
         yield b"}"
 
     conn = http.client.HTTPConnection("127.0.0.1", ridge.port, timeout=30)
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {ridge.keys[0]}"}
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {ridge.keys[0]}",
+        "Connection": connection,
+    }
     try:
         conn.request("POST", "/score", body=body(), headers=headers, encode_chunked=True)
         response = conn.getresponse()
@@ -207,6 +265,28 @@ def test_version(ridge: Service) -> None:
     assert (version["modelName"], version["modelVersion"]) == ("ridge-model", 3)
     assert version["nFeatures"] == 10 and version["scoringVersion"]
     assert "scikit-learn" in version["runtime"] and "onnxruntime" not in version["runtime"]
+
+
+def test_an_output_that_overflows_is_a_422_not_a_500(
+    services: dict[str, Service], data: Data
+) -> None:
+    """Finite inputs, infinite output: 1e308 × a coefficient overflows, and JSON has no inf."""
+    ridge, classifier = services["ridge"], services["classifier"]
+    said = {"error": "the model's output is not finite (NaN or infinite) for these inputs"}
+    huge = [[1e308] * 10]
+    for reply in (
+        ridge.score(huge),
+        ridge.score(rows(data) + huge),  # one bad row spoils the answer
+        ridge.request("POST", "/invocations", {"inputs": huge}),
+        classifier.score([[1e308] * 4], method="predict_proba", key=None),  # softmax: NaN
+    ):
+        assert reply.status == 422, reply.body
+        assert reply.json() == said
+    assert classifier.score([[1e308] * 4], key=None).status == 200  # its labels are finite
+    assert ridge.score(rows(data)).status == 200
+    log = ridge.log.read_text()
+    assert "predict gave NaN or infinite values for 3 row(s)" in log
+    assert "Traceback" not in log and "1e+308" not in log
 
 
 def test_predict_proba_of_a_regressor_is_a_clean_422(ridge: Service, data: Data) -> None:

@@ -5,15 +5,25 @@
 The scoring path is deliberately short: json.loads → np.asarray → float64 → predict →
 json.dumps. Routing is one dict lookup, static answers are encoded once at start-up, and the
 model is called on the event loop: one worker serves one request at a time anyway, and a thread
-hop would cost more than a small model's prediction.
+hop would cost more than a small model's prediction. A slow prediction so delays /ping too, and
+that is accepted: a scikit-learn model holds the GIL for most of its run (a thread would barely
+free the loop), and a /ping held up by a busy worker tells a load balancer the truth, that this
+worker cannot take another request yet.
+
+A request refused before its body was read (401, 415, 413) is answered at once, then the rest of
+the body is read and thrown away, up to a bound: closing a socket with unread data makes the
+kernel reset the connection, and a client that sends its whole body before reading (urllib,
+requests) would get that reset instead of the answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import importlib.metadata
 import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -34,6 +44,9 @@ Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 log = logging.getLogger("lensflow.scoring")
 
 SERVER_ERROR = "the model failed to score this request; the service log has the details"
+NOT_FINITE = "the model's output is not finite (NaN or infinite) for these inputs"
+DRAIN_MIN_BYTES = 4 << 20  # a refused body is drained up to max(8 × maxBodyBytes, 4 MiB) …
+DRAIN_SECONDS = 10.0  # … for at most this long
 _ENCODE = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode  # NaN is not JSON
 
 
@@ -59,8 +72,32 @@ def _json_content_type(value: bytes) -> bool:
     return value.split(b";", 1)[0].strip().lower() == b"application/json"
 
 
+def _all_finite(value: Any) -> bool:
+    """No NaN or infinity anywhere in a model's (nested) output."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list | tuple):
+        return all(_all_finite(item) for item in value)
+    if isinstance(value, dict):
+        return all(_all_finite(item) for item in value.values())
+    return True
+
+
 class _Disconnected(Exception):
     """The client went away before sending its whole body: nothing to answer."""
+
+
+class _Refused(ScoringError):
+    """A request refused before its whole body was read.
+
+    `unread` is how many body bytes the client may still send (None: unknown, a chunked body);
+    `waiting` is True when the client waits for "100 Continue" and will send no body at all.
+    """
+
+    def __init__(self, message: str, status: int, unread: int | None, waiting: bool) -> None:
+        super().__init__(message, status)
+        self.unread = unread
+        self.waiting = waiting
 
 
 class ScoringApp:
@@ -71,6 +108,7 @@ class ScoringApp:
         self.model = model
         self._keys = tuple(key.encode() for key in keys) if keys else None
         self._max_body = config.max_body_bytes
+        self._drain_bytes = max(8 * config.max_body_bytes, DRAIN_MIN_BYTES)
         self._width = model.n_features
         json_type = b"application/json"
         version = {
@@ -177,11 +215,11 @@ class ScoringApp:
                 raise ScoringError("the body is not valid JSON", 400) from None
             rows, method = parse(document)
             result = self._predict(method, to_matrix(rows, self._width))
+        except _Refused as exc:
+            await self._refuse(receive, send, exc)
+            return
         except ScoringError as exc:
-            extra: Headers = []
-            if exc.status == 401:
-                extra = [(b"www-authenticate", b'Bearer realm="lensflow"')]
-            await self._error(send, exc.status, str(exc), extra)
+            await self._error(send, exc.status, str(exc))
             return
         except _Disconnected:
             return
@@ -195,6 +233,7 @@ class ScoringApp:
     async def _body(self, scope: Scope, receive: Receive) -> bytes:
         """Checks key, content type and announced size before reading a byte of the body."""
         authorization = content_type = length = None
+        chunked = waiting = False
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value
@@ -202,14 +241,22 @@ class ScoringApp:
                 content_type = value
             elif name == b"content-length":
                 length = value
+            elif name == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+            elif name == b"expect":
+                waiting = value.lower() == b"100-continue"
+        # What the client may still send when refused now; the HTTP parser has checked the value.
+        unread = None if chunked else int(length) if length is not None and length.isdigit() else 0
         if self._keys is not None and not self._authorized(authorization):
             why = "missing" if authorization is None else "wrong"
-            raise ScoringError(f"{why} key: send 'Authorization: Bearer <service key>'", 401)
+            error = f"{why} key: send 'Authorization: Bearer <service key>'"
+            raise _Refused(error, 401, unread, waiting)
         if content_type is not None and not _json_content_type(content_type):
             shown = content_type.decode("latin-1")[:60]
-            raise ScoringError(f"Content-Type must be application/json, not {shown!r}", 415)
-        if length is not None and length.isdigit() and int(length) > self._max_body:
-            raise ScoringError(self._too_large(int(length)), 413)
+            error = f"Content-Type must be application/json, not {shown!r}"
+            raise _Refused(error, 415, unread, waiting)
+        if unread is not None and unread > self._max_body:
+            raise _Refused(self._too_large(unread), 413, unread, waiting)
         message = await receive()
         if message["type"] == "http.disconnect":
             raise _Disconnected
@@ -221,8 +268,8 @@ class ScoringApp:
         # Chunked (or split) bodies: count while streaming, stop at the limit.
         chunks, size = [body], len(body)
         while True:
-            if size > self._max_body:
-                raise ScoringError(self._too_large(size, more=True), 413)
+            if size > self._max_body:  # how much more will come is unknown
+                raise _Refused(self._too_large(size, more=True), 413, None, False)
             message = await receive()
             if message["type"] == "http.disconnect":
                 raise _Disconnected
@@ -234,6 +281,43 @@ class ScoringApp:
         if size > self._max_body:
             raise ScoringError(self._too_large(size), 413)
         return b"".join(chunks)
+
+    async def _refuse(self, receive: Receive, send: Send, refused: _Refused) -> None:
+        """Answers at once, then reads and drops the rest of the body before ending the answer.
+
+        HTTP lets a server answer before the body is in, if it then reads the rest or closes.
+        Reading it matters: closing with unread data resets the connection, and a client still
+        writing its body loses the answer. So: the answer (whole, by Content-Length) goes out
+        first, and clients that read it at once are not kept waiting; the body is drained, up
+        to `_drain_bytes` and DRAIN_SECONDS; then the answer ends, closing the connection after
+        a 413, a chunked body or an undrained one (a 401 or 415 keeps the connection alive).
+        """
+        unread, waiting = refused.unread, refused.waiting
+        drain = not waiting and (unread is None or unread <= self._drain_bytes)
+        body = json.dumps({"error": str(refused)}).encode()
+        extra: Headers = []
+        if refused.status == 401:
+            extra.append((b"www-authenticate", b'Bearer realm="lensflow"'))
+        if refused.status == 413 or unread is None or not drain:
+            extra.append((b"connection", b"close"))
+        headers = _headers(b"application/json", body, extra)
+        await send({"type": "http.response.start", "status": refused.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": drain})
+        if not drain:
+            return
+        try:
+            async with asyncio.timeout(DRAIN_SECONDS):
+                drained = 0
+                while drained <= self._drain_bytes:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        break
+                    drained += len(message.get("body", b""))
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            pass  # a slow client: the connection is closed (or its leftover discarded) as is
+        await send({"type": "http.response.body", "body": b""})
 
     def _too_large(self, size: int, more: bool = False) -> str:
         got = f"more than {size}" if more else str(size)
@@ -255,7 +339,14 @@ class ScoringApp:
         try:
             score = self.model.predict if method == "predict" else self.model.predict_proba
             result = score(x)
-            return _ENCODE(result).encode()
+            try:
+                return _ENCODE(result).encode()
+            except ValueError:  # allow_nan=False: JSON has no NaN nor Infinity
+                if _all_finite(result):
+                    raise
+            # Finite inputs can still overflow (a 1e308 feature): the input's doing, not a bug.
+            log.warning("%s gave NaN or infinite values for %d row(s)", method, x.shape[0])
+            raise ScoringError(NOT_FINITE, 422)
         except ScoringError:
             raise
         except Exception:

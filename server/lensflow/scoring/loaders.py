@@ -7,8 +7,12 @@ ScikitLearn service never pays for onnxruntime or TensorFlow (and the other way 
 from __future__ import annotations
 
 import importlib
+import lzma
 import os
+import pickle
 import platform
+import struct
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -66,6 +70,43 @@ def _plain(value: Any) -> list[Any]:
     return result
 
 
+def _reason(exc: BaseException) -> str:
+    """A library's error as one short line: a service that cannot start logs just one line."""
+    text = " ".join(str(exc).split())
+    return (text[:400] + " …" if len(text) > 400 else text) or type(exc).__name__
+
+
+def _first_bytes(path: str) -> bytes:
+    with open(path, "rb") as file:
+        return file.read(24)
+
+
+def _head(path: str) -> str:
+    """What a file that is not the expected format starts with (a Git LFS pointer, a CSV, …)."""
+    head = _first_bytes(path)
+    return f"it starts with {head!r}" if head else "it is empty"
+
+
+def _other_format(path: str) -> str:
+    """A hint when a folder is a model of another framework."""
+    if os.path.isfile(os.path.join(path, "MLmodel")):
+        return " (it is an MLflow model: use framework MLflow)"
+    if any(os.path.isfile(os.path.join(path, f)) for f in _SAVED_MODEL_FILES):
+        return " (it is a TensorFlow SavedModel: use framework TensorFlow)"
+    return ""
+
+
+# How a joblib or pickle file starts: pickle protocols 2-5, then joblib's compressed formats
+# (zlib, gzip, bz2, lzma, xz, lz4) and its pre-0.10 "ZF" files.
+_PICKLE_MAGIC = (
+    *(bytes([0x80, protocol]) for protocol in range(2, 6)),
+    b"x", b"\x1f\x8b", b"BZh", b"]\x00", b"\xfd7zXZ", b'\x04"M\x18', b"ZF",
+)  # fmt: skip
+# What unpickling or decompressing a cut or corrupted joblib/pickle file raises.
+_DAMAGED = (EOFError, pickle.UnpicklingError, struct.error, zlib.error, lzma.LZMAError)
+_SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+
+
 def _width(shape: Any) -> int | None:
     """The feature count of a (batch, n) input shape, when it is a fixed number."""
     dims = list(shape) if shape is not None else []
@@ -81,7 +122,27 @@ class SklearnModel(Model):
         joblib = importlib.import_module("joblib")
         sklearn = importlib.import_module("sklearn")
         self.runtime["scikit-learn"] = sklearn.__version__
-        self._model = joblib.load(path)  # joblib reads both joblib and plain pickle files
+        if os.path.isdir(path):
+            raise LoadError(
+                f"the ScikitLearn model {path} is a folder, not a joblib/pickle file"
+                + _other_format(path)
+            )
+        try:
+            self._model = joblib.load(path)  # joblib reads both joblib and plain pickle files
+        except Exception as exc:
+            # Unpickling anything else fails with the unpickler's internals ("pop from empty
+            # list", KeyError 123, …): the file's first bytes say what it really is. Protocol 0/1
+            # pickles have no magic, but no scikit-learn model is saved in those any more.
+            if not _first_bytes(path).startswith(_PICKLE_MAGIC):
+                raise LoadError(
+                    f"the ScikitLearn model {path} is not a joblib/pickle file: {_head(path)}"
+                ) from exc
+            if isinstance(exc, _DAMAGED):
+                raise LoadError(
+                    f"the ScikitLearn model {path} is a truncated or damaged joblib/pickle "
+                    f"file: {_reason(exc)}"
+                ) from exc
+            raise  # a real pickle that fails (a missing module, another version): said as is
         if not callable(getattr(self._model, "predict", None)):
             raise LoadError(f"{path} holds a {type(self._model).__name__}, which has no predict")
         width = getattr(self._model, "n_features_in_", None)
@@ -129,12 +190,23 @@ class OnnxModel(Model):
         # idle spinning pool threads would steal the cores uvicorn needs.
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
+        if os.path.isdir(path):
+            raise LoadError(
+                f"the Onnx model {path} is a folder, not an .onnx file" + _other_format(path)
+            )
         try:
             self._session = ort.InferenceSession(
                 path, sess_options=options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise LoadError(f"onnxruntime cannot load {path}: {exc}") from exc
+            # Anything but an ONNX protobuf: InvalidProtobuf, or a protobuf with no graph.
+            if type(exc).__name__ == "InvalidProtobuf" or "No graph was found" in str(exc):
+                raise LoadError(
+                    f"the Onnx model {path} is not an ONNX file: {_head(path)}"
+                ) from exc
+            raise LoadError(
+                f"onnxruntime cannot load the Onnx model {path}: {_reason(exc)}"
+            ) from exc
         inputs = self._session.get_inputs()
         if len(inputs) != 1:
             names = ", ".join(i.name for i in inputs)
@@ -172,6 +244,14 @@ class TensorFlowModel(Model):
 
     def __init__(self, path: str) -> None:
         super().__init__()
+        # Checked before TensorFlow's import (seconds): a wrong path fails at once.
+        if not os.path.isdir(path):
+            raise LoadError(f"the TensorFlow model {path} is a file, not a SavedModel folder")
+        if not any(os.path.isfile(os.path.join(path, f)) for f in _SAVED_MODEL_FILES):
+            raise LoadError(
+                f"the TensorFlow model {path} is not a SavedModel folder: it has no "
+                "saved_model.pb" + _other_format(path)
+            )
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TF's INFO banners out of the log
         tf = importlib.import_module("tensorflow")
         self.runtime["tensorflow"] = tf.__version__
@@ -182,7 +262,9 @@ class TensorFlowModel(Model):
             # Kept on self: a signature whose loaded object is collected loses its variables.
             self._loaded = tf.saved_model.load(path)
         except Exception as exc:
-            raise LoadError(f"TensorFlow cannot load the SavedModel {path}: {exc}") from exc
+            raise LoadError(
+                f"TensorFlow cannot load the SavedModel {path}: {_reason(exc)}"
+            ) from exc
         signatures = self._loaded.signatures
         if "serving_default" not in signatures:
             found = ", ".join(signatures.keys()) or "none"
@@ -208,6 +290,19 @@ class MlflowModel(Model):
 
     def __init__(self, path: str) -> None:
         super().__init__()
+        # Checked before MLflow's import: a wrong path fails at once, and says so.
+        if not os.path.isdir(path):
+            where = (
+                ": set modelPath to the folder that holds it"
+                if os.path.basename(path) == "MLmodel"
+                else ""
+            )
+            raise LoadError(f"the MLflow model {path} is a file, not an MLflow model folder{where}")
+        if not os.path.isfile(os.path.join(path, "MLmodel")):
+            raise LoadError(
+                f"the MLflow model {path} is not an MLflow model folder: it has no MLmodel file"
+                + _other_format(path)
+            )
         mlflow = importlib.import_module("mlflow")
         pyfunc = importlib.import_module("mlflow.pyfunc")
         self.runtime["mlflow"] = mlflow.__version__
@@ -215,7 +310,7 @@ class MlflowModel(Model):
         try:
             self._model = pyfunc.load_model(path)
         except Exception as exc:
-            raise LoadError(f"MLflow cannot load the model {path}: {exc}") from exc
+            raise LoadError(f"MLflow cannot load the model {path}: {_reason(exc)}") from exc
         self._dtype: Any = None
         schema = self._model.metadata.get_input_schema()
         if schema is not None and schema.is_tensor_spec():
@@ -281,4 +376,4 @@ def load_model(framework: str, path: str) -> Model:
         hint = f" (pip install 'lensflow[{extra}]')" if extra else ""
         raise LoadError(f"a {framework} service needs the {exc.name} package{hint}") from exc
     except Exception as exc:
-        raise LoadError(f"cannot load the {framework} model {path}: {exc}") from exc
+        raise LoadError(f"cannot load the {framework} model {path}: {_reason(exc)}") from exc

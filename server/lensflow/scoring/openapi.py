@@ -22,7 +22,10 @@ def _errors(auth: bool) -> dict[str, Any]:
         "400": "Not JSON, or a field is missing or not numeric, or an unknown method",
         "413": "Body larger than the service's limit",
         "415": "Content-Type is not application/json",
-        "422": "Wrong number of features, or the model cannot answer this method",
+        "422": (
+            "Wrong number of features, the model cannot answer this method, or its output is"
+            " not finite (NaN or infinite) for these inputs"
+        ),
     }
     if auth:
         why["401"] = "Missing or wrong key (Authorization: Bearer <key>)"
