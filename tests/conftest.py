@@ -11,6 +11,7 @@ from typing import Any, Union
 import pytest
 import pytest_lsp
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 REPO = Path(__file__).resolve().parent.parent
@@ -126,6 +127,13 @@ async def execute(client: LanguageClient, command: str, *arguments: Any) -> Any:
     return await client.workspace_execute_command_async(
         types.ExecuteCommandParams(command=command, arguments=list(arguments))
     )
+
+
+async def error_of(client: LanguageClient, command: str, *arguments: Any) -> JsonRpcException:
+    """The JSON-RPC error a command answers; fails the test if it answers a result."""
+    with pytest.raises(JsonRpcException) as caught:
+        await execute(client, command, *arguments)
+    return caught.value
 
 
 def open_document(client: LanguageClient, path: Path, text: str | None = None) -> str:

@@ -15,10 +15,9 @@ from urllib.parse import urlparse
 
 import pytest
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
 
-from tests.conftest import SERVER_COMMAND, execute, notes, open_document, record, start
+from tests.conftest import SERVER_COMMAND, error_of, execute, notes, open_document, record, start
 
 
 def seed_split() -> tuple[list[list[float]], list[float]]:
@@ -88,12 +87,6 @@ async def registered_model(client: LanguageClient) -> dict[str, Any]:
     run = await execute(client, "lensflow.trackRun", {"script": "train.py"})
     args = {"runId": run["runId"], "modelName": "diabetes_model", "modelPath": "model.pkl"}
     return await execute(client, "lensflow.registerModel", args)
-
-
-async def error_of(client: LanguageClient, command: str, arguments: Any) -> JsonRpcException:
-    with pytest.raises(JsonRpcException) as caught:
-        await execute(client, command, arguments)
-    return caught.value
 
 
 async def test_seed_workflow(client: LanguageClient, project: Path) -> None:
