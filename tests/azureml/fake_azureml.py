@@ -1,4 +1,7 @@
-"""Look-alike azureml modules, put into sys.modules so the real sdk.py runs against them."""
+"""Look-alike azureml modules, put into sys.modules so the real sdk.py runs against them.
+
+Each call is recorded as the real SDK would receive it (`self` or the workspace included), so
+test_real_signatures can bind every recorded call to the installed SDK's own signature."""
 
 from __future__ import annotations
 
@@ -9,8 +12,8 @@ from typing import Any
 CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
 
 
-def _rec(name: str, *args: Any, **kwargs: Any) -> None:
-    CALLS.append((name, args, kwargs))
+def _rec(call: str, /, *args: Any, **kwargs: Any) -> None:
+    CALLS.append((call, args, kwargs))
 
 
 class _Ns(types.SimpleNamespace):
@@ -40,30 +43,48 @@ class AksCompute:
         return kwargs
 
 
+def _aks(name: str, config: dict[str, Any]) -> Any:
+    return _Ns(name=name, type="AKS", provisioning_state="Creating",
+               agent_vm_size=config["vm_size"], agent_count=config["agent_count"],
+               cluster_purpose="FastProd", cluster_location=config["location"],
+               provisioning_errors=None)  # fmt: skip
+
+
 class ComputeTarget:
     def __init__(self, workspace: Any, name: str) -> None:
+        _rec("ComputeTarget.__init__", self, workspace=workspace, name=name)
         self.name = name
 
     @staticmethod
     def create(ws: Any, name: str, config: dict[str, Any]) -> Any:
-        _rec("ComputeTarget.create", name, config)
-        return _Ns(name=name, provisioning_state="Creating", agent_vm_size=config["vm_size"],
-                   agent_count=config["agent_count"], cluster_purpose="FastProd",
-                   cluster_location=config["location"], provisioning_errors=None)  # fmt: skip
+        _rec("ComputeTarget.create", ws, name, config)
+        ws.compute_targets[name] = _aks(name, config)
+        return ws.compute_targets[name]
+
+    @staticmethod
+    def list(ws: Any) -> list[Any]:
+        _rec("ComputeTarget.list", ws)
+        return [*ws.compute_targets.values(), _Ns(name="cpu-cluster", type="AmlCompute")]
 
     def delete(self) -> None:
-        _rec("ComputeTarget.delete", self.name)
+        _rec("ComputeTarget.delete", self)
 
 
 class Model:
     Framework = _Ns(SCIKITLEARN="ScikitLearn", TENSORFLOW="TensorFlow", ONNX="Onnx")
 
     def __init__(self, ws: Any, name: str, version: int) -> None:
+        _rec("Model.__init__", self, ws, name=name, version=version)
         self.name, self.version, self.model_framework = name, version, "ScikitLearn"
 
     @staticmethod
+    def list(ws: Any, **kwargs: Any) -> list[Any]:
+        _rec("Model.list", ws, **kwargs)
+        return [_Ns(name="m", version=v, model_framework="ScikitLearn", tags={}) for v in (1, 2)]
+
+    @staticmethod
     def deploy(ws: Any, name: str, models: list[Any], **kwargs: Any) -> Any:
-        _rec("Model.deploy", name, models, **kwargs)
+        _rec("Model.deploy", ws, name, models, **kwargs)
         return _Ns(name=name, state="Transitioning", compute_name=kwargs["deployment_target"].name,
                    scoring_uri=None, swagger_uri=None, auth_enabled=True, models=models,
                    container_resource_requirements=_Ns(cpu=1.0, memory_in_gb=1.0),
@@ -73,10 +94,11 @@ class Model:
 class Run:
     @staticmethod
     def get(ws: Any, run_id: str) -> Run:
+        _rec("Run.get", ws, run_id)
         return Run()
 
     def register_model(self, **kwargs: Any) -> Any:
-        _rec("Run.register_model", **kwargs)
+        _rec("Run.register_model", self, **kwargs)
         return _Ns(name=kwargs["model_name"], version=3, model_framework="ScikitLearn",
                    model_framework_version=kwargs["model_framework_version"], run_id="r",
                    created_time=None, url="aml://asset/x", tags={})  # fmt: skip
@@ -90,11 +112,29 @@ class AksWebservice:
 
 
 class Webservice:
-    pass
+    def __init__(self, ws: Any, name: str) -> None:
+        _rec("Webservice.__init__", self, ws, name=name)
+
+    @staticmethod
+    def list(ws: Any, **kwargs: Any) -> list[Any]:
+        _rec("Webservice.list", ws, **kwargs)
+        return [_Ns(name="svc-1", state="Healthy", compute_name="aks-1", models=[])]
+
+    def get_keys(self) -> tuple[str, str]:
+        _rec("Webservice.get_keys", self)
+        return ("k1", "k2")
+
+    def get_logs(self, **kwargs: Any) -> str:
+        _rec("Webservice.get_logs", self, **kwargs)
+        return "one\ntwo\nthree"
+
+    def delete(self) -> None:
+        _rec("Webservice.delete", self)
 
 
 def _auth_class(name: str) -> type:
     def init(self: Any, **kwargs: Any) -> None:
+        _rec(f"{name}.__init__", self, **kwargs)
         self.kwargs = kwargs
 
     def header(self: Any) -> dict[str, str]:

@@ -17,10 +17,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from lensflow_protocol.errors import NotSignedIn, Unsupported
+from lensflow_protocol.errors import InvalidPath, NotSignedIn, Unsupported
 
 from .errors import SIGN_IN_HELP
 from .interface import (
+    SCRIPT_TAG,
     AksCluster,
     AksSpec,
     AuthMode,
@@ -41,15 +42,15 @@ _SP_VARS = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET")
 def load_sdk() -> SimpleNamespace:
     """The azureml classes Lensflow uses, imported on first use only."""
     try:
-        from azureml.core import (  # type: ignore[import-not-found, unused-ignore]
+        from azureml.core import (
             ComputeTarget,
             Model,
             Run,
             Workspace,
         )
-        from azureml.core import authentication as auth  # type: ignore[import-not-found, unused-ignore]
-        from azureml.core.compute import AksCompute  # type: ignore[import-not-found, unused-ignore]
-        from azureml.core.webservice import (  # type: ignore[import-not-found, unused-ignore]
+        from azureml.core import authentication as auth
+        from azureml.core.compute import AksCompute
+        from azureml.core.webservice import (
             AksWebservice,
             Webservice,
         )
@@ -126,6 +127,7 @@ def _service(s: Any) -> AzureService:
         model_version=int(model.version) if model else 0,
         model_framework=str(getattr(model, "model_framework", "") or "") if model else "",
         error=str(error)[:4000] if error else None,
+        script=(getattr(s, "tags", None) or {}).get(SCRIPT_TAG),
     )  # fmt: skip
 
 
@@ -153,6 +155,13 @@ class AzureMLSdk:
     def ws(self) -> Any:
         with self._lock:
             if self._ws is None:
+                if not self.config_path.is_file():
+                    raise InvalidPath(
+                        f"No Azure ML config.json at {self.config_path}. Download it from the "
+                        "workspace's overview page in the Azure portal, and point the "
+                        "`workspace` setting at it.",
+                        path=str(self.config_path),
+                    )
                 auth = make_auth(self.sdk, self.auth_mode, self.env)
                 self._ws = self.sdk.Workspace.from_config(path=str(self.config_path), auth=auth)
                 self._auth = auth
@@ -208,7 +217,7 @@ class AzureMLSdk:
         model = self.sdk.Model(self.ws, name=spec.model_name, version=spec.model_version)
         config = self.sdk.AksWebservice.deploy_configuration(
             cpu_cores=spec.cpu_cores, memory_gb=spec.memory_gb, auth_enabled=spec.auth_enabled,
-            num_replicas=spec.replicas,
+            num_replicas=spec.replicas, tags={SCRIPT_TAG: spec.script} if spec.script else None,
         )  # fmt: skip
         target = self.sdk.ComputeTarget(workspace=self.ws, name=spec.cluster_name)
         service = self.sdk.Model.deploy(
