@@ -81,6 +81,7 @@ def record(client: LanguageClient) -> None:
         "lensflow/runUpdated",
         "lensflow/serviceUpdated",
         "lensflow/clusterUpdated",
+        "lensflow/workspaceChanged",
     ):
 
         def keep(params: Any, method: str = method) -> None:

@@ -28,7 +28,7 @@ from .deployment import (
     ServiceUpdatedParams,
 )
 from .notifications import RunOutputParams, RunUpdatedParams
-from .settings import Settings
+from .settings import GetWorkspaceArgs, Settings, WorkspaceInfo
 from .tracking import (
     GetRunArgs,
     ListExperimentsArgs,
@@ -132,6 +132,12 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec(
             names.GET_SERVICE_LOGS, GetServiceLogsArgs, ServiceLogs, "The tail of a service's log."
         ),
+        CommandSpec(
+            names.GET_WORKSPACE,
+            GetWorkspaceArgs,
+            WorkspaceInfo,
+            "Which workspace the settings select (for a status bar); never signs in.",
+        ),
     )
 }
 
@@ -140,6 +146,7 @@ NOTIFICATIONS: dict[str, type[WireModel]] = {
     names.RUN_UPDATED: RunUpdatedParams,
     names.SERVICE_UPDATED: ServiceUpdatedParams,
     names.CLUSTER_UPDATED: ClusterUpdatedParams,
+    names.WORKSPACE_CHANGED: WorkspaceInfo,
 }
 
 SETTINGS: type[WireModel] = Settings

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import ConfigDict, Field
 
 from .base import SafeStr, WireModel
@@ -26,3 +28,22 @@ class Settings(WireModel):
     home: SafeStr | None = Field(
         default=None, description="State folder; default: <first workspace folder>/.lensflow."
     )
+
+
+class GetWorkspaceArgs(WireModel):
+    pass
+
+
+class WorkspaceInfo(WireModel):
+    """Which workspace the settings select: the result of `getWorkspace` and the params of
+    `lensflow/workspaceChanged`. Described from the settings alone: nothing signs in for it."""
+
+    kind: Literal["local", "azureml"]
+    name: str = Field(description="The folder's name (local) or the Azure ML workspace's name.")
+    home: str | None = Field(default=None, description="The local state folder.")
+    tracking_uri: str | None = Field(
+        default=None, description="Where runs go; null for Azure until it is asked for."
+    )
+    config_path: str | None = Field(default=None, description="The Azure ML config.json.")
+    subscription_id: str | None = None
+    resource_group: str | None = None

@@ -7,6 +7,7 @@ Nothing heavy is imported here: mlflow loads in the workspace's store thread on 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -113,6 +114,10 @@ class LensflowServer(LanguageServer):
 
         if isinstance(raw, dict) and isinstance(raw.get("lensflow"), dict):
             raw = raw["lensflow"]
+        elif isinstance(raw, dict) and not raw.keys() & _setting_keys():
+            # `{}` (eglot sends it on connecting) or other tools' sections: nothing for us,
+            # so the settings from initializationOptions stay.
+            return None
         if raw is None:
             return None
         try:
@@ -129,14 +134,16 @@ class LensflowServer(LanguageServer):
     def initial_settings(self, raw: Any) -> None:
         self._raw_settings = raw
 
-    def apply_settings(self, raw: Any) -> None:
-        """Takes new settings from the client, if they are valid."""
+    def apply_settings(self, raw: Any) -> bool:
+        """Takes new settings from the client, if they are valid; True when they changed."""
         settings = self._validated(raw)
-        if settings is not None and settings != self.settings:
-            self._settings = settings
-            self._workspace = None  # a run in flight keeps the workspace it started with
-            self.last_runs.clear()
-            log.info("settings: %s", settings.model_dump(exclude_none=True))
+        if settings is None or settings == self.settings:
+            return False
+        self._settings = settings
+        self._workspace = None  # a run in flight keeps the workspace it started with
+        self.last_runs.clear()
+        log.info("settings: %s", settings.model_dump(exclude_none=True))
+        return True
 
     # --- documents -----------------------------------------------------------------------
     def facts(self, uri: str) -> ScriptFacts | None:
@@ -175,3 +182,11 @@ def build_server() -> LensflowServer:
     for feature in (configuration, tracking, deployment, lenses, code_actions, diagnostics):
         feature.register(server)
     return server
+
+
+@functools.cache
+def _setting_keys() -> frozenset[str]:
+    from lensflow_protocol.settings import Settings
+
+    fields = Settings.model_fields
+    return frozenset(fields) | {f.alias for f in fields.values() if f.alias}

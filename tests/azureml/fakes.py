@@ -55,8 +55,9 @@ class FakeSdk:
     ) -> AzureModel:  # fmt: skip
         self._record("register_model", (run_id, model_name, model_path, framework))
         version = 1 + sum(m.name == model_name for m in self.models)
+        source = f"aml://asset/{model_name}:{version}"
         model = AzureModel(model_name, version, framework, framework_version, run_id,
-                           source=f"aml://asset/{model_name}:{version}")  # fmt: skip
+                           source=source, tags=dict(tags))  # fmt: skip
         self.models.append(model)
         return model
 
@@ -95,7 +96,8 @@ class FakeSdk:
         self._record("deploy", spec)
         base = AzureService(spec.service_name, "Transitioning", spec.cluster_name, None, None,
                             spec.auth_enabled, spec.cpu_cores, spec.memory_gb, spec.replicas,
-                            spec.model_name, spec.model_version, "ScikitLearn")  # fmt: skip
+                            spec.model_name, spec.model_version, "ScikitLearn",
+                            script=spec.script)  # fmt: skip
         uri = f"http://10.0.0.1/api/v1/service/{spec.service_name}/score"
         healthy = replace(base, state="Healthy", scoring_uri=uri,
                           swagger_uri=uri.replace("/score", "/swagger.json"))  # fmt: skip

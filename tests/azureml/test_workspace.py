@@ -14,7 +14,7 @@ from lensflow.workspaces.azureml import AzureMLWorkspace
 from lensflow.workspaces.azureml.interface import AksCluster, AzureModel
 from lensflow_protocol.deployment import CleanUpArgs, CreateClusterArgs, DeployArgs
 from lensflow_protocol.errors import Conflict, NotFound, NotSignedIn, Unreachable
-from lensflow_protocol.tracking import RegisterModelArgs
+from lensflow_protocol.tracking import RegisterModelArgs, RunDetail
 
 from .fakes import AuthenticationException, Events, FakeSdk
 
@@ -134,7 +134,16 @@ async def test_unknown_model_is_not_found(ws: AzureMLWorkspace, sdk: FakeSdk):
         await ws.deploy(args, Events())
 
 
-async def test_register_model_sends_framework(ws: AzureMLWorkspace, sdk: FakeSdk):
+async def test_register_model_sends_framework(
+    ws: AzureMLWorkspace, sdk: FakeSdk, monkeypatch: pytest.MonkeyPatch
+):
+    async def get_run(run_id: str) -> RunDetail:
+        assert run_id == "run1"
+        return RunDetail(run_id=run_id, experiment_id="1", status="FINISHED", params={},
+                         metrics={}, artifacts=[], tags={}, script="/p/train.py",
+                         experiment_name="e", artifact_uri="file:///a")  # fmt: skip
+
+    monkeypatch.setattr(ws, "get_run", get_run)
     result = await ws.register_model(
         RegisterModelArgs(run_id="run1", model_name="diabetes_model", model_path="model.pkl")
     )
@@ -149,6 +158,21 @@ async def test_register_model_sends_framework(ws: AzureMLWorkspace, sdk: FakeSdk
     )
     listed = await ws.list_models()
     assert listed.models[0].versions[0].model_framework == "ScikitLearn"
+    assert listed.models[0].versions[0].script == "/p/train.py"  # lenses link model and script
+
+
+async def test_register_model_of_an_unknown_run_is_not_found(
+    ws: AzureMLWorkspace, sdk: FakeSdk, monkeypatch: pytest.MonkeyPatch
+):
+    async def get_run(run_id: str) -> RunDetail:
+        raise NotFound(f"No run {run_id}.")
+
+    monkeypatch.setattr(ws, "get_run", get_run)
+    with pytest.raises(NotFound):
+        await ws.register_model(
+            RegisterModelArgs(run_id="gone", model_name="m", model_path="m.pkl")
+        )
+    assert "register_model" not in sdk.names()
 
 
 async def test_keys_logs_and_clean_up(ws: AzureMLWorkspace, sdk: FakeSdk):

@@ -132,7 +132,7 @@ async def test_unsupported_workspace_and_bad_settings(client: LanguageClient) ->
             settings={"lensflow": {"workspace": "/nowhere/config.json"}}
         )
     )
-    # Without the azureml extra (or without credentials), a clear domain error, quickly.
+    # A config.json that is not there: said before any sign-in is tried.
     error = await error_of(client, "lensflow.listExperiments")
-    assert error.data["kind"] == "unsupported"
-    assert "pip install 'lensflow[azureml]'" in error.message
+    assert error.data["kind"] == "invalidPath"
+    assert "No Azure ML config.json at /nowhere/config.json" in error.message

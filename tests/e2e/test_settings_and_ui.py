@@ -9,13 +9,25 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest_lsp
 from lsprotocol import types
-from pytest_lsp import LanguageClient
+from pytest_lsp import ClientServerConfig, LanguageClient
 
-from tests.conftest import execute
+from tests.conftest import SERVER_COMMAND, execute, notes, record, start
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND))
+async def lsp_client_with_home(
+    lsp_client: LanguageClient, project: Path
+) -> AsyncIterator[LanguageClient]:
+    record(lsp_client)
+    await start(lsp_client, project, home="state")
+    yield lsp_client
+    await lsp_client.shutdown_session()
 
 
 def free_port() -> int:
@@ -114,3 +126,25 @@ async def test_mlflow_ui_shows_the_run(client: LanguageClient, project: Path) ->
     finally:
         ui.terminate()
         ui.wait(timeout=30)
+
+
+async def test_empty_or_foreign_settings_keep_initialization_options(
+    lsp_client_with_home: LanguageClient, project: Path
+) -> None:
+    client = lsp_client_with_home
+    home = str(project / "state")
+    assert (await execute(client, "lensflow.getWorkspace", {}))["home"] == home
+    # eglot sends `{}` on connecting; other tools' sections may come along too.
+    for settings in ({}, {"pylsp": {"plugins": {}}}, None):
+        client.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(settings=settings)
+        )
+        assert (await execute(client, "lensflow.getWorkspace", {}))["home"] == home
+    assert notes(client, "lensflow/workspaceChanged") == []
+    # A real change is announced once.
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"lensflow": {"home": "other"}})
+    )
+    await client.wait_for_notification("lensflow/workspaceChanged")
+    (changed,) = notes(client, "lensflow/workspaceChanged")
+    assert changed["home"] == str(project / "other") and changed["kind"] == "local"

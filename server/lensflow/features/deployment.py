@@ -98,14 +98,14 @@ def register(server: LensflowServer) -> None:
     async def create_cluster(ls: LensflowServer, args: CreateClusterArgs) -> ClusterInfo:
         cancel = asyncio.Event()
         async with Progress(ls, f"Creating cluster {args.name}", cancel) as progress:
-            return await ls.active_workspace().create_cluster(args, Notifier(ls, progress))
+            return await ls.active_workspace().create_cluster(args, Notifier(ls, progress), cancel)
 
     @commands.register(server, names.DEPLOY)
     async def deploy(ls: LensflowServer, args: DeployArgs) -> ServiceInfo:
         ls.start_monitor()
         cancel = asyncio.Event()
         async with Progress(ls, f"Deploying {args.service_name}", cancel) as progress:
-            info = await ls.active_workspace().deploy(args, Notifier(ls, progress))
+            info = await ls.active_workspace().deploy(args, Notifier(ls, progress), cancel)
             progress.end(f"{info.service_name}: {info.state}")
         ls.services[info.service_name] = info  # lenses show it now, not at the next look
         await refresh_lenses(ls)

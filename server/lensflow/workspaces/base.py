@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         ServiceKeys,
         ServiceLogs,
     )
+    from lensflow_protocol.settings import WorkspaceInfo
     from lensflow_protocol.tracking import (
         ListExperimentsResult,
         ListModelsResult,
@@ -78,6 +79,10 @@ class Workspace(abc.ABC):
     def display_name(self) -> str: ...
 
     @abc.abstractmethod
+    def describe(self) -> WorkspaceInfo:
+        """What a status bar shows; cheap, and never signs in."""
+
+    @abc.abstractmethod
     async def track_run(
         self, request: TrackRequest, events: RunEvents, cancel: asyncio.Event
     ) -> TrackRunResult: ...
@@ -101,10 +106,15 @@ class Workspace(abc.ABC):
     def _cannot(self, what: str) -> Unsupported:
         return Unsupported(f"The {self.kind} workspace cannot {what}.", workspace=self.kind)
 
-    async def create_cluster(self, args: CreateClusterArgs, events: DeployEvents) -> ClusterInfo:
+    # `cancel` (a client's progress cancel) stops the waiting, never the operation itself.
+    async def create_cluster(
+        self, args: CreateClusterArgs, events: DeployEvents, cancel: asyncio.Event | None = None
+    ) -> ClusterInfo:
         raise self._cannot("create clusters")
 
-    async def deploy(self, args: DeployArgs, events: DeployEvents) -> ServiceInfo:
+    async def deploy(
+        self, args: DeployArgs, events: DeployEvents, cancel: asyncio.Event | None = None
+    ) -> ServiceInfo:
         raise self._cannot("deploy")
 
     async def invoke_endpoint(self, args: InvokeEndpointArgs) -> InvokeEndpointResult:

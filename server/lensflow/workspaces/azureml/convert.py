@@ -78,4 +78,5 @@ def service_info(
         memory_gb=service.memory_gb,
         replicas=service.replicas,
         error=error or service.error,
+        script=service.script,
     )

@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+# The tag the local store keeps on runs and models; Azure models and services carry it too.
+from ..mlflow_store import SCRIPT_TAG as SCRIPT_TAG
+
 AuthMode = Literal["auto", "servicePrincipal", "cli", "msi", "interactive"]
 
 
@@ -53,6 +56,8 @@ class ServiceSpec:
     memory_gb: float
     auth_enabled: bool
     replicas: int
+    script: str | None = None
+    """The model's training script, kept as the service's `lensflow.script` tag for lenses."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,7 @@ class AzureService:
     model_version: int = 0
     model_framework: str = ""
     error: str | None = None
+    script: str | None = None
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from .convert import (
     service_info,
     still_running,
 )
-from .interface import AksCluster, AksSpec, AzureService, ServiceSpec
+from .interface import SCRIPT_TAG, AksCluster, AksSpec, AzureService, ServiceSpec
 
 if TYPE_CHECKING:
     from .calls import SdkCalls
@@ -179,7 +179,7 @@ class AzureServing:
             raise Conflict(f"Service {name!r} already exists; clean it up first.", serviceName=name)
         spec = ServiceSpec(
             name, model.name, model.version, cluster.name, args.cpu_cores, args.memory_gb,
-            args.auth_enabled, args.replicas,
+            args.auth_enabled, args.replicas, model.tags.get(SCRIPT_TAG),
         )  # fmt: skip
         started = await self.calls(f"deploy {name}", lambda: self.sdk.deploy(spec), until)
         events.service_updated(name, "Transitioning", None)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import time
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-from lensflow_protocol.errors import NotFound, Unsupported
+from lensflow_protocol.errors import LensflowError, NotFound, Unsupported
+from lensflow_protocol.settings import WorkspaceInfo
 from lensflow_protocol.tracking import (
     ListExperimentsResult,
     ListModelsResult,
@@ -32,7 +34,7 @@ from ..base import RunEvents, TrackRequest
 from ..mlflow_workspace import MlflowWorkspace
 from .calls import COMMAND_BUDGET_S, SdkCalls, TrackingCache
 from .errors import deadline_error
-from .interface import AuthMode, AzureSdk, Tracking
+from .interface import SCRIPT_TAG, AuthMode, AzureSdk, Tracking
 from .serving import AzureServing
 from .store import AzureStoreClient
 
@@ -70,6 +72,23 @@ class AzureMLWorkspace(AzureServing, MlflowWorkspace):
     @property
     def display_name(self) -> str:
         return f"azureml ({self.config_path})"
+
+    def describe(self) -> WorkspaceInfo:
+        """From config.json itself: a status bar must not wait for a sign-in."""
+        try:
+            config = json.loads(self.config_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            config = {}
+        config = config if isinstance(config, dict) else {}
+        current = self.tracking.current
+        return WorkspaceInfo(
+            kind="azureml",
+            name=str(config.get("workspace_name") or self.config_path.stem),
+            config_path=str(self.config_path),
+            subscription_id=config.get("subscription_id"),
+            resource_group=config.get("resource_group"),
+            tracking_uri=current.uri if current is not None else None,
+        )
 
     async def _fetch_tracking(self) -> Tracking:
         return await self.calls("get the MLflow tracking URI", self.sdk.tracking)
@@ -128,6 +147,9 @@ class AzureMLWorkspace(AzureServing, MlflowWorkspace):
                 workspace=self.kind,
             )
         version = await self._framework_version(framework)
+        # The run's script goes with the model, so the script's lenses can find its services.
+        script = await self._script_of(args.run_id)
+        tags = {**args.tags, **({SCRIPT_TAG: script} if script else {})}
         until = self.calls.budget()
         model = await self.calls(
             f"register {args.model_name}",
@@ -138,7 +160,7 @@ class AzureMLWorkspace(AzureServing, MlflowWorkspace):
                 framework,
                 version,
                 args.description,
-                args.tags,
+                tags,
             ),
             until,
         )
@@ -146,6 +168,16 @@ class AzureMLWorkspace(AzureServing, MlflowWorkspace):
             model_name=model.name, version=model.version, model_framework=framework,
             source=model.source or f"runs:/{args.run_id}/{args.model_path}",
         )  # fmt: skip
+
+    async def _script_of(self, run_id: str) -> str | None:
+        """The run's training script; a run that is not there stops the registration."""
+        try:
+            return (await self.get_run(run_id)).script
+        except NotFound:
+            raise
+        except LensflowError as exc:  # the registry may still take it: lenses lose a link only
+            log.warning("no script for run %s: %s", run_id, exc.message)
+            return None
 
     async def _framework_version(self, framework: str) -> str | None:
         """The framework's version in the training interpreter (what the model was made with)."""
@@ -180,7 +212,7 @@ class AzureMLWorkspace(AzureServing, MlflowWorkspace):
                     source=m.source,
                     run_id=m.run_id,
                     creation_time=m.created_ms,
-                    script=m.tags.get("lensflow.script"),
+                    script=m.tags.get(SCRIPT_TAG),
                 )
             )
         return ListModelsResult(

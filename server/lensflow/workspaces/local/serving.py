@@ -46,13 +46,18 @@ class LocalServing:
 
         return LocalDeployments(self.home)
 
-    async def create_cluster(self, args: CreateClusterArgs, events: DeployEvents) -> ClusterInfo:
+    # Local waits are seconds long: `cancel` is accepted for the interface, and not needed.
+    async def create_cluster(
+        self, args: CreateClusterArgs, events: DeployEvents, cancel: asyncio.Event | None = None
+    ) -> ClusterInfo:
         events.cluster_updated(args.name, "Creating", None)
         info = await asyncio.to_thread(self.deployments.create_cluster, args)
         events.cluster_updated(info.name, info.state, info.error)
         return info
 
-    async def deploy(self, args: DeployArgs, events: DeployEvents) -> ServiceInfo:
+    async def deploy(
+        self, args: DeployArgs, events: DeployEvents, cancel: asyncio.Event | None = None
+    ) -> ServiceInfo:
         from .deployments import ModelArtifact
 
         raw: dict[str, Any] = await self.store.call(

@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from lensflow_protocol.errors import StoreError
+from lensflow_protocol.settings import WorkspaceInfo
 
 from ..mlflow_workspace import MlflowWorkspace
 from .serving import LocalServing
@@ -55,3 +56,10 @@ class LocalWorkspace(LocalServing, MlflowWorkspace):
     @property
     def display_name(self) -> str:
         return f"local ({self.home})"
+
+    def describe(self) -> WorkspaceInfo:
+        # The project folder names a local workspace, unless `home` was moved elsewhere.
+        name = self.home.parent.name if self.home.name == ".lensflow" else self.home.name
+        return WorkspaceInfo(
+            kind="local", name=name, home=str(self.home), tracking_uri=self.tracking_uri
+        )
