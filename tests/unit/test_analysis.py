@@ -484,6 +484,38 @@ def test_register_model_from_mlflow_is_not_a_problem() -> None:
     assert facts.problems == () and facts.registered_model_name == "ok"
 
 
+def test_log_model_is_flagged_and_fixed_with_the_seed_pattern() -> None:
+    src = (
+        "import mlflow\nfrom mlflow import sklearn as msk\n"
+        "with mlflow.start_run():\n"
+        "    model = fit()\n"
+        "    mlflow.sklearn.log_model(model, 'model')\n"
+        "    msk.log_model(sk_model=model, artifact_path='m2')\n"
+    )
+    first, second = analyze(src).problems
+    assert (first.code, first.span) == ("mlflow-log-model-azureml", Span(4, 4, 4, 44))
+    assert "mlflow.sklearn.log_model" in first.message and "404" in first.message
+    assert second.span.start_line == 5  # an alias of the flavor module resolves too
+    fixed = apply_edits(src, first.fix)
+    compile(fixed, "fixed.py", "exec")
+    assert fixed.startswith("import joblib\n")
+    assert "    joblib.dump(value=model, filename='model.pkl')\n" in fixed
+    assert "    mlflow.log_artifact('model.pkl')\n" in fixed
+    facts = analyze(fixed)
+    assert [p.span.start_line for p in facts.problems] == [7]  # only msk.log_model is left
+    assert [site.model_path for site in facts.model_sites] == ["model.pkl", "model.pkl"]
+
+
+def test_log_model_of_other_flavors_has_no_fix_and_joblib_is_not_imported_twice() -> None:
+    src = "import joblib, mlflow\nmlflow.tensorflow.log_model(m, 'model')\n"
+    (problem,) = analyze(src).problems
+    assert problem.code == "mlflow-log-model-azureml" and problem.fix == ()
+    src = "import joblib, mlflow\nmlflow.sklearn.log_model(m, 'model')\n"
+    (problem,) = analyze(src).problems
+    assert [e.new_text.startswith("import joblib") for e in problem.fix] == [False]
+    assert analyze("import mlflow\nmlflow.log_model(m)\n").problems == ()
+
+
 # --- cache ----------------------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from bisect import bisect_left
 from tree_sitter import Node, QueryCursor, Tree
 
 from .facts import ModelSite, Problem, ScriptFacts, Span
-from .fixes import _azure_problems, _joblib_problem
+from .fixes import _azure_problems, _joblib_problem, log_model_problem
 from .parsing import (
     _P_ASSIGN,
     _P_ATTR_CALL,
@@ -25,6 +25,7 @@ from .parsing import (
 )
 
 _AZ_REGISTER = "azureml.mlflow.register_model"
+_LOG_MODEL = re.compile(r"mlflow\.\w+\.log_model")
 _START_RUN = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*\.)?start_run\b")
 
 
@@ -186,6 +187,9 @@ def analyze(source: str) -> ScriptFacts:
         elif qual == _AZ_REGISTER:
             registered = registered or literal(_arg(args, 1, "model_name"), at)
             az_calls.append(call)
+        elif _LOG_MODEL.fullmatch(qual):
+            model = _arg(args, 0, "sk_model")
+            problems.append(log_model_problem(doc, call, qual, model, "joblib" in script.names))
     if not anchors:  # rare fallback, so its query only runs when needed
         fits = QueryCursor(_engine().fits).captures(tree.root_node).get("fit", [])
         if fits:

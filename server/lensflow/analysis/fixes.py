@@ -1,4 +1,5 @@
-"""Problems with a quick fix each: the removed sklearn joblib shim, azureml register_model."""
+"""Problems with a quick fix each: the removed sklearn joblib shim, azureml register_model,
+and `mlflow.<flavor>.log_model` against an Azure ML store."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from .facts import Problem, Span, TextEdit
 from .parsing import _Doc, _statement, _text
 
 _JOBLIB, _AZURE = "sklearn-externals-joblib", "azureml-register-model"
+LOG_MODEL = "mlflow-log-model-azureml"
 _JOBLIB_MSG = "sklearn.externals.joblib was removed in scikit-learn 0.23; import joblib directly."
 _JOBLIB_FIX = "Replace with `import joblib`"
 _AZURE_MSG = (
@@ -15,6 +17,12 @@ _AZURE_MSG = (
     "(AttributeError: 'aml_store'); use Lensflow's Register model lens or mlflow.register_model."
 )
 _AZURE_FIX = "Remove the azureml.mlflow.register_model call"
+_LOG_MODEL_MSG = (
+    "With MLflow >= 2.19, {call} against an Azure ML tracking URI fails with a 404 on "
+    "`logged-models`. Save the model file and log it as an artifact instead (the seed's "
+    "joblib.dump + mlflow.log_artifact), then register it with the Register model lens."
+)
+_LOG_MODEL_FIX = "Save with joblib.dump and log with mlflow.log_artifact"
 
 
 def _joblib_problem(
@@ -57,3 +65,22 @@ def _azure_problems(
         edits = fix(list(deletions.values()), True)
         problems.append(Problem(_AZURE, _AZURE_MSG, doc.span(imp), _AZURE_FIX, edits))
     return problems
+
+
+def log_model_problem(
+    doc: _Doc, call: Node, qual: str, model: Node | None, has_joblib: bool
+) -> Problem:
+    """Flags `mlflow.<flavor>.log_model`; the sklearn flavor gets the seed's pattern as a fix."""
+    stmt = _statement(call)
+    edits: tuple[TextEdit, ...] = ()
+    if qual == "mlflow.sklearn.log_model" and model is not None and stmt.type != "call":
+        indent = " " * stmt.start_point.column
+        new = (
+            f"joblib.dump(value={_text(model)}, filename='model.pkl')\n"
+            f"{indent}mlflow.log_artifact('model.pkl')"
+        )
+        edits = (TextEdit(doc.span(stmt), new),)
+        if not has_joblib:  # the import goes first: edits stay in document order
+            edits = (TextEdit(Span(0, 0, 0, 0), "import joblib\n"), *edits)
+    message = _LOG_MODEL_MSG.format(call=qual)
+    return Problem(LOG_MODEL, message, doc.span(stmt), _LOG_MODEL_FIX, edits)

@@ -18,9 +18,9 @@ _QUERY = """
 (with_statement (with_clause) @clause) @with
 (call function: (attribute object: (_) @obj attribute: (identifier) @name)
   arguments: (argument_list) @args
-  (#any-of? @name "set_experiment" "log_artifact" "dump" "register_model")) @call
+  (#any-of? @name "set_experiment" "log_artifact" "dump" "register_model" "log_model")) @call
 (call function: (identifier) @name arguments: (argument_list) @args
-  (#any-of? @name "set_experiment" "log_artifact" "dump" "register_model")) @call
+  (#any-of? @name "set_experiment" "log_artifact" "dump" "register_model" "log_model")) @call
 (assignment left: (identifier) @lhs right: [(string) (concatenated_string)] @rhs)
 """
 _P_IMPORT, _P_WITH, _P_ATTR_CALL, _P_NAME_CALL, _P_ASSIGN = range(5)  # patterns of _QUERY

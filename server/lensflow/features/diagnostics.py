@@ -1,5 +1,6 @@
-"""The seed's pitfalls as diagnostics: `sklearn.externals.joblib`, and azureml's
-`register_model` against a local store. Their quick fixes are in `code_actions`.
+"""The seed's pitfalls as diagnostics: `sklearn.externals.joblib`, azureml's
+`register_model` against a local store, and `mlflow.<flavor>.log_model` against Azure ML.
+Their quick fixes are in `code_actions`.
 
 LSP methods: textDocument/didOpen, textDocument/didChange, textDocument/didClose,
 textDocument/publishDiagnostics.
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from ..analysis import Problem, ScriptFacts
+from ..analysis.fixes import LOG_MODEL
 from .lenses import to_range
 
 if TYPE_CHECKING:
@@ -22,13 +24,18 @@ _SEVERITY = {
     # An ImportError on any current scikit-learn: the script cannot run at all.
     "sklearn-externals-joblib": types.DiagnosticSeverity.Error,
     "azureml-register-model": types.DiagnosticSeverity.Warning,
+    # The run fails at that line, but only once it gets there: a warning, like the seed's.
+    LOG_MODEL: types.DiagnosticSeverity.Warning,
 }
 
 
 def active_problems(ls: LensflowServer, facts: ScriptFacts) -> list[Problem]:
-    """azureml's register_model only hurts when the workspace is not Azure."""
-    local = ls.settings.workspace == "local"
-    return [p for p in facts.problems if local or p.code != "azureml-register-model"]
+    """azureml's register_model only hurts when the store is not Azure; log_model only when
+    it is."""
+    settings = ls.settings
+    azure = settings.workspace != "local" or (settings.tracking_uri or "").startswith("azureml")
+    wrong = LOG_MODEL if not azure else "azureml-register-model"
+    return [p for p in facts.problems if p.code != wrong]
 
 
 def publish(ls: LensflowServer, uri: str) -> None:
