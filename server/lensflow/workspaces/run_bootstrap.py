@@ -145,7 +145,6 @@ def _pin_experiment(mlflow: Any, name: str, pinned_id: str) -> None:
 
 def _run_script(script: str, args: list[str]) -> tuple[str, int]:
     sys.argv = [script, *args]
-    sys.path[0] = os.path.dirname(script)
     try:
         runpy.run_path(script, run_name="__main__")
     except _Terminated:
@@ -165,6 +164,9 @@ def _run_script(script: str, args: list[str]) -> tuple[str, int]:
 def main() -> int:
     control = os.fdopen(int(os.environ.pop("LENSFLOW_CONTROL_FD")), "w", encoding="utf-8")
     script, args = os.path.abspath(sys.argv[1]), sys.argv[2:]
+    # As `python script.py` would have it, and before any import: this file's own folder holds
+    # lensflow's `azureml` package, which would shadow the real one (azureml-mlflow's plugin).
+    sys.path[0] = os.path.dirname(script)
     experiment_name = os.environ.pop("LENSFLOW_EXPERIMENT_NAME")
     artifact_root = os.environ.pop("LENSFLOW_ARTIFACT_ROOT", None)
     run_name = os.environ.pop("LENSFLOW_RUN_NAME", None) or None
