@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     # pygls logs every message it sends at INFO: far too chatty for an editor's log.
     logging.getLogger("pygls").setLevel(max(logging.WARNING, logging.getLogger().level))
+    logging.getLogger("pygls.protocol.json_rpc").addFilter(_answered_errors_in_one_line)
     import atexit
 
     from .server import build_server
@@ -49,6 +50,19 @@ def main(argv: list[str] | None = None) -> int:
     else:
         server.start_io()
     return 0
+
+
+def _answered_errors_in_one_line(record: logging.LogRecord) -> bool:
+    """pygls logs a traceback for every error response. A bad argument or a domain error is
+    the client's answer, not the server's fault: one INFO line says it (INFO is below pygls's
+    level, so by default nothing). Only -32603 keeps its traceback."""
+    error = record.exc_info[1] if record.exc_info else None
+    code = getattr(error, "code", None)
+    if isinstance(code, int) and code != -32603:
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.msg, record.args, record.exc_info = "answered %s: %s", (code, error), None
+        return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+    return True
 
 
 if __name__ == "__main__":
