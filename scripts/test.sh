@@ -3,8 +3,16 @@
 # This is the command CI runs (.ci/run) and the README gives.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The scoring app's tests serve ONNX and TensorFlow models: those extras come too.
-bash scripts/setup.sh test,onnx,tensorflow
+# The scoring app's tests serve ONNX and TensorFlow models, and the Azure ML workspace's tests
+# load the real azureml SDK classes they substitute: those extras come too.
+bash scripts/setup.sh test,onnx,tensorflow,azureml
+# The client samples' tests: Node.js for the VS Code extension and the Node client (the
+# machine's own, else Debian's), Neovim and Emacs for the editor set-ups.
+if ! command -v npm >/dev/null; then
+  sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq nodejs npm >/dev/null
+fi
+bash scripts/install-editors.sh
 
 echo "== ruff"
 .venv/bin/ruff check server protocol tests bench client-sample/python
