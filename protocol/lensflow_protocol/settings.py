@@ -28,6 +28,14 @@ class Settings(WireModel):
     home: SafeStr | None = Field(
         default=None, description="State folder; default: <first workspace folder>/.lensflow."
     )
+    azure_auth: Literal["auto", "servicePrincipal", "cli", "msi", "interactive"] = Field(
+        default="auto",
+        description=(
+            "Azure ML sign-in. auto: a service principal from AZURE_TENANT_ID/AZURE_CLIENT_ID/"
+            "AZURE_CLIENT_SECRET, else the Azure CLI login, else a managed identity. "
+            "interactive (a browser) only when chosen here."
+        ),
+    )
 
 
 class GetWorkspaceArgs(WireModel):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from typing import BinaryIO
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,8 +50,18 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--tcp takes HOST:PORT, e.g. 127.0.0.1:2087")
         server.start_tcp(host, int(port))
     else:
-        server.start_io()
+        server.start_io(sys.stdin.buffer, _protocol_stdout())
     return 0
+
+
+def _protocol_stdout() -> BinaryIO:
+    """fd 1 for the protocol alone: it moves to a private fd, and fd 1 becomes stderr, so a
+    stray print (an SDK's sign-in hint, say) or a child that inherits fd 1 cannot break a frame."""
+    protocol = os.fdopen(os.dup(1), "wb")
+    sys.stdout.flush()
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return protocol
 
 
 def _answered_errors_in_one_line(record: logging.LogRecord) -> bool:

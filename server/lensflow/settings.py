@@ -58,4 +58,4 @@ def make_workspace(resolved: ResolvedSettings) -> Workspace:
         )
     from .workspaces.azureml import AzureMLWorkspace
 
-    return AzureMLWorkspace(config, resolved.python)
+    return AzureMLWorkspace(config, resolved.python, auth=resolved.settings.azure_auth)

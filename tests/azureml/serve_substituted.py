@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 import sys
 import threading
 from dataclasses import replace
@@ -85,6 +86,10 @@ class LocalAzure(FakeSdk):
         self.endpoints: dict[str, ThreadingHTTPServer] = {}
 
     def tracking(self) -> Tracking:
+        # What the real SDK may do on a sign-in: print to stdout, and start children that
+        # inherit fd 1. Neither may reach the protocol stream.
+        print("Performing interactive authentication. Please follow the instructions...")
+        subprocess.run(["echo", "a child writing to its inherited stdout"], check=True)
         self._record("tracking")
         self.tokens += 1
         return Tracking(uri=self.uri, token=f"token-{self.tokens}")

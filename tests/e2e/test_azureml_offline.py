@@ -175,3 +175,22 @@ async def test_status_lenses_and_diagnostics_without_signing_in(
             await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
 
     await asyncio.wait_for(cleared(), 10)
+
+
+async def test_azure_auth_setting_chooses_the_sign_in(unsigned: LanguageClient) -> None:
+    client = unsigned
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(
+            settings={"lensflow": {"workspace": "config.json", "azureAuth": "servicePrincipal"}}
+        )
+    )
+    error = await error_of(client, "lensflow.listModels", {})
+    assert error.data["kind"] == "notSignedIn"
+    assert "A service principal needs AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET" in (
+        error.message
+    )
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"lensflow": {"azureAuth": "browser"}})
+    )
+    message = await client.wait_for_notification(types.WINDOW_SHOW_MESSAGE)
+    assert "invalid settings" in message.message and "azureAuth" in message.message

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import IO, Any
 
 import pytest
 import pytest_lsp
@@ -145,3 +147,55 @@ async def test_progress_cancel_stops_waiting_and_says_the_cloud_goes_on(
     # The server answers as before, and the cluster is still there to follow.
     (listed,) = (await execute(client, "lensflow.listClusters", {}))["clusters"]
     assert listed["name"] == "slow-aks"
+
+
+def test_stray_stdout_never_reaches_the_protocol_stream(project: Path) -> None:
+    """The substitute prints and starts a child writing to fd 1 when it signs in, as an SDK may.
+    Read strictly, as vscode-jsonrpc does, stdout must hold nothing but whole frames."""
+    (project / "config.json").write_text(json.dumps(CONFIG))
+    server = subprocess.Popen(
+        SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=project
+    )
+    assert server.stdin is not None and server.stdout is not None
+    try:
+        for message in (
+            {"id": 1, "method": "initialize", "params": {
+                "capabilities": {}, "rootUri": project.as_uri(),
+                "initializationOptions": {"workspace": "config.json"}}},
+            {"method": "initialized", "params": {}},
+            {"id": 2, "method": "workspace/executeCommand",
+             "params": {"command": "lensflow.listExperiments", "arguments": [{}]}},
+        ):  # fmt: skip
+            server.stdin.write(frame({"jsonrpc": "2.0", **message}))
+        server.stdin.flush()
+        while (answer := read_frame(server.stdout)).get("id") != 2:
+            pass
+        assert "experiments" in answer.get("result", {}), answer  # answered after the sign-in
+        server.stdin.write(frame({"jsonrpc": "2.0", "id": 3, "method": "shutdown"}))
+        server.stdin.write(frame({"jsonrpc": "2.0", "method": "exit"}))
+        server.stdin.close()
+        while read_frame(server.stdout):
+            pass
+        assert server.wait(30) == 0
+    finally:
+        server.kill()
+        stderr = server.stderr.read() if server.stderr else b""
+    assert b"a child writing to its inherited stdout" in stderr
+
+
+def frame(message: dict[str, object]) -> bytes:
+    body = json.dumps(message).encode()
+    return f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+def read_frame(stream: IO[bytes]) -> dict[str, Any]:
+    """One message, read as strictly as vscode-jsonrpc does; {} at the end of the stream."""
+    fields = {}
+    while (line := stream.readline()) not in (b"\r\n", b""):
+        key, sep, value = line.rstrip(b"\r\n").partition(b": ")
+        assert sep and line.endswith(b"\r\n"), f"not a header line: {line[:200]!r}"
+        fields[key] = value
+    if not fields:
+        return {}
+    message: dict[str, Any] = json.loads(stream.read(int(fields[b"Content-Length"])))
+    return message
