@@ -15,6 +15,8 @@ LIST_SERVICES = "lensflow.listServices"
 GET_SERVICE_KEYS = "lensflow.getServiceKeys"
 GET_SERVICE_LOGS = "lensflow.getServiceLogs"
 GET_WORKSPACE = "lensflow.getWorkspace"
+COMPARE_RUNS = "lensflow.compareRuns"
+OPEN_TRACKING_UI = "lensflow.openTrackingUi"
 
 RUN_OUTPUT = "lensflow/runOutput"
 RUN_UPDATED = "lensflow/runUpdated"

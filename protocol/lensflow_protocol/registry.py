@@ -27,6 +27,7 @@ from .deployment import (
     ServiceNameArgs,
     ServiceUpdatedParams,
 )
+from .insight import CompareRunsArgs, CompareRunsResult, OpenTrackingUiArgs, OpenTrackingUiResult
 from .notifications import RunOutputParams, RunUpdatedParams
 from .settings import GetWorkspaceArgs, Settings, WorkspaceInfo
 from .tracking import (
@@ -137,6 +138,18 @@ COMMANDS: dict[str, CommandSpec] = {
             GetWorkspaceArgs,
             WorkspaceInfo,
             "Which workspace the settings select (for a status bar); never signs in.",
+        ),
+        CommandSpec(
+            names.COMPARE_RUNS,
+            CompareRunsArgs,
+            CompareRunsResult,
+            "Params and metrics of runs side by side, with a plot of a metric over them.",
+        ),
+        CommandSpec(
+            names.OPEN_TRACKING_UI,
+            OpenTrackingUiArgs,
+            OpenTrackingUiResult,
+            "Start (or reuse) MLflow's tracking UI on the local store; the page's URL.",
         ),
     )
 }
