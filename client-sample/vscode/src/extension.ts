@@ -121,6 +121,7 @@ async function execute(command: string, args: unknown[]): Promise<unknown> {
     const running = await runningClient();
     const result: unknown = await running.sendRequest(ExecuteCommandRequest.type, { command, arguments: args });
     results.append(formatResult(command, args.length === 1 ? args[0] : args, result));
+    void openWhatItMade(command, result);
     void vscode.window.showInformationMessage(summarize(command, result), "Show output").then((choice) => {
       if (choice !== undefined) {
         results.show(true);
@@ -144,6 +145,16 @@ async function execute(command: string, args: unknown[]): Promise<unknown> {
       }
     });
     return undefined;
+  }
+}
+
+/** A comparison's plot opens beside the code; the tracking UI opens in the browser. */
+async function openWhatItMade(command: string, result: unknown): Promise<void> {
+  const made = (result ?? {}) as { plotUri?: unknown; url?: unknown };
+  if (command === "lensflow.compareRuns" && typeof made.plotUri === "string") {
+    await vscode.commands.executeCommand("vscode.open", vscode.Uri.parse(made.plotUri), vscode.ViewColumn.Beside);
+  } else if (command === "lensflow.openTrackingUi" && typeof made.url === "string") {
+    await vscode.env.openExternal(vscode.Uri.parse(made.url));
   }
 }
 

@@ -108,4 +108,7 @@ export const TYPED: Readonly<Record<string, string>> = {
   serviceName: "diabetes-svc",
   input: `{"data": [[0, 148, 72, 35, 0, 33.6, 0.627, 50]], "method": "predict_proba"}`,
   tail: "20",
+  limit: "5",
+  metric: "mse",
+  param: "alpha",
 };

@@ -18,6 +18,8 @@ export const COMMANDS = [
   "lensflow.getServiceKeys",
   "lensflow.getServiceLogs",
   "lensflow.getWorkspace",
+  "lensflow.compareRuns",
+  "lensflow.openTrackingUi",
 ] as const;
 
 export type CommandId = (typeof COMMANDS)[number];

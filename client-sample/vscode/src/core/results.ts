@@ -83,6 +83,10 @@ export function summarize(command: string, result: unknown): string {
       return `${count(listOf(result, "lines").length, "log line")} in the “Lensflow” output`;
     case "lensflow.getWorkspace":
       return r.kind === "azureml" ? `Azure ML workspace ${str(r.name)}` : `Local workspace ${str(r.name)}`;
+    case "lensflow.compareRuns":
+      return `Compared ${count(listOf(result, "runs").length, "run")}${r.plotPath ? `; plot: ${str(r.plotPath)}` : ""}`;
+    case "lensflow.openTrackingUi":
+      return `MLflow's tracking UI: ${str(r.url)}`;
     default:
       return `${command}: done`;
   }
