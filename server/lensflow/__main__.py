@@ -44,13 +44,16 @@ def main(argv: list[str] | None = None) -> int:
     import gc
 
     gc.freeze()
+    from .transport import RECURSION_LIMIT, FrameReader
+
+    sys.setrecursionlimit(RECURSION_LIMIT)
     if ns.tcp:
         host, _, port = ns.tcp.rpartition(":")
         if not host or not port.isdigit():
             parser.error("--tcp takes HOST:PORT, e.g. 127.0.0.1:2087")
         server.start_tcp(host, int(port))
     else:
-        server.start_io(sys.stdin.buffer, _protocol_stdout())
+        server.start_io(FrameReader(sys.stdin.buffer), _protocol_stdout())  # type: ignore[arg-type]
     return 0
 
 

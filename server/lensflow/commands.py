@@ -9,12 +9,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lensflow_protocol.errors import INVALID_PARAMS, LensflowError
-from pygls.exceptions import JsonRpcException
-from pygls.protocol import LanguageServerProtocol
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInvalidParams,
+    JsonRpcInvalidRequest,
+    JsonRpcMethodNotFound,
+)
+from pygls.protocol import LanguageServerProtocol, lsp_method
 
 if TYPE_CHECKING:
     from lensflow_protocol.base import WireModel
@@ -58,6 +63,77 @@ class LensflowProtocol(LanguageServerProtocol):
         if (task := self.command_tasks.pop(msg_id, None)) is not None:
             task.cancel()
 
+    @lsp_method("workspace/executeCommand")
+    def lsp_workspace__execute_command(self, params: Any) -> Generator[Any, Any, Any]:
+        """pygls's, with field errors for an unknown command, as for any bad argument."""
+        if params.command not in self.fm.commands:
+            raise invalid_params(
+                f"Command name {params.command!r} is not defined.",
+                [{"loc": ["command"], "msg": "no such command", "type": "unknown_command"}],
+            )
+        return (yield from super().lsp_workspace__execute_command(params))
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        """Keeps every JSON object a dict: `handle_message` structures the message itself.
+
+        pygls hands this to json.loads as its object_hook, so it ran on every object of a
+        message, arguments included: an argument holding a "jsonrpc" key was taken for a
+        message, and one that did not fit as one dropped the whole request unanswered.
+        """
+        return data
+
+    def handle_message(self, message: Any) -> None:
+        """Structures one message, or answers why it is none (-32600, -32601, -32602).
+
+        pygls drops a message it cannot structure, leaving its request unanswered: a client
+        that sent an id of the wrong type, params of the wrong shape, or an unknown method
+        without params waited for ever.
+        """
+        if not isinstance(message, dict):  # a batch (LSP has none), a string, a number
+            self._refuse(None, JsonRpcInvalidRequest("A message is one JSON object."), message)
+            return
+        method, msg_id = message.get("method"), message.get("id")
+        if "method" not in message:  # a response from the client
+            super().handle_message(super().structure_message(message))
+            return
+        if "id" in message and (isinstance(msg_id, bool) or not isinstance(msg_id, int | str)):
+            self._refuse(None, JsonRpcInvalidRequest("id must be a number or a string."), message)
+            return
+        if message.get("jsonrpc") != "2.0" or not isinstance(method, str):
+            why = 'Not a JSON-RPC 2.0 message: jsonrpc must be "2.0", method a string.'
+            self._refuse(msg_id, JsonRpcInvalidRequest(why), message)
+            return
+        try:
+            structured = super().structure_message({"params": None, **message})
+        except JsonRpcException as exc:
+            self._refuse(msg_id, self._why_not(method, exc), message)
+            return
+        super().handle_message(structured)
+
+    def _why_not(self, method: str, exc: JsonRpcException) -> JsonRpcException:
+        try:
+            self._get_handler(method)
+        except JsonRpcMethodNotFound as unknown:
+            return unknown
+        if isinstance(exc, JsonRpcInvalidParams) and isinstance(exc.__cause__, Exception):
+            from cattrs import transform_error
+
+            errors = [{"loc": ["params"], "msg": why, "type": "params"}
+                      for why in transform_error(exc.__cause__)]  # fmt: skip
+            return invalid_params(f"Invalid params for {method}.", errors)
+        return JsonRpcInvalidRequest(f"Not a valid {method} message.")
+
+    def _refuse(self, msg_id: Any, error: JsonRpcException, message: Any) -> None:
+        """Answers a request that cannot be handled; a notification gets no answer."""
+        log.warning("refused a message: %s", error)
+        if isinstance(message, dict) and "id" not in message:
+            return
+        # A plain dict: lsprotocol's converter would leave out "id": null.
+        answer: dict[str, Any] = {"code": error.code, "message": error.message}
+        if error.data is not None:
+            answer["data"] = error.data
+        self._send_data({"jsonrpc": "2.0", "id": msg_id, "error": answer})
+
 
 def invalid_params(message: str, errors: list[dict[str, Any]]) -> JsonRpcException:
     return JsonRpcException(message=message, code=INVALID_PARAMS, data={"errors": errors})
@@ -79,7 +155,9 @@ def parse_arguments(model: type[A], command: str, raw: tuple[Any, ...]) -> A:
     from pydantic import ValidationError
 
     try:
-        return model.model_validate(value)
+        # Strict, as the JSON Schema says: "5" is no integer, 1 no boolean (lax mode took
+        # cleanUp's {"all": 1} for all: true).
+        return model.model_validate(value, strict=True)
     except ValidationError as exc:
         # Via JSON: pydantic's error list may hold objects that don't serialise, and echoing
         # the input back could leak secrets or NULs.

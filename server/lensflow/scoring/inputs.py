@@ -65,6 +65,10 @@ def _records(records: Any, wanted: list[str] | None) -> Any:
 
 def _by_column(given: Any, rows: Any, wanted: list[str] | None) -> Any:
     """Reorders rows into the model's own column order when both sides name the columns."""
+    if given is not None and not (
+        isinstance(given, list) and all(isinstance(c, str) for c in given)
+    ):
+        raise ScoringError("columns must be a list of column names (strings)", 400)
     if given is None or wanted is None or given == wanted:
         return rows
     if not isinstance(given, list) or not isinstance(rows, list):

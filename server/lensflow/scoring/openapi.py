@@ -43,7 +43,8 @@ def _row(n_features: int | None) -> dict[str, Any]:
 
 def _schemas(n_features: int | None, methods: list[str]) -> dict[str, Any]:
     rows = {"type": "array", "minItems": 1, "items": _row(n_features)}
-    columns = {"type": "array", "items": {"type": "string"}}
+    # null is read as no column names, as MLflow's scoring server reads it
+    columns = {"type": "array", "items": {"type": "string"}, "nullable": True}
     one_of = [
         {"type": "object", "required": ["dataframe_split"], "properties": {
             "dataframe_split": {"type": "object", "required": ["data"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -12,6 +13,18 @@ from lensflow_protocol.deployment import InvokeEndpointResult
 from lensflow_protocol.errors import Unreachable
 
 TIMEOUT_S = 30.0
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _open(request: urllib.request.Request | str) -> Any:
+    """urlopen, except that a service on this machine is called directly: an http_proxy set
+    for the outside world must not receive a local service's key (urllib would send it there
+    unless no_proxy names 127.0.0.1)."""
+    url = request.full_url if isinstance(request, urllib.request.Request) else request
+    if urllib.parse.urlsplit(url).hostname in LOOPBACK:
+        return _DIRECT.open(request, timeout=TIMEOUT_S)
+    return urllib.request.urlopen(request, timeout=TIMEOUT_S)
 
 
 def invoke(url: str, key: str | None, body: Any, service: str) -> InvokeEndpointResult:
@@ -24,7 +37,7 @@ def invoke(url: str, key: str | None, body: Any, service: str) -> InvokeEndpoint
         request.add_header("Authorization", f"Bearer {key}")
     started = time.perf_counter()
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+        with _open(request) as response:
             status, raw = response.status, response.read()
     except urllib.error.HTTPError as exc:
         status, raw = exc.code, exc.read()
@@ -46,7 +59,7 @@ def invoke(url: str, key: str | None, body: Any, service: str) -> InvokeEndpoint
 def example_body(swagger_url: str, path: str = "/score") -> Any:
     """The example request a service documents in its swagger.json, for a one-click invoke."""
     try:
-        with urllib.request.urlopen(swagger_url, timeout=TIMEOUT_S) as response:
+        with _open(swagger_url) as response:
             spec = json.load(response)
         body = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]
     except (OSError, ValueError, KeyError, TypeError) as exc:

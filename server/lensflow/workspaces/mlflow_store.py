@@ -7,7 +7,9 @@ on first use there, never at server start-up. Works with any MLflow tracking URI
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import os
 import posixpath
 import tempfile
 from pathlib import Path
@@ -32,6 +34,13 @@ log = logging.getLogger(__name__)
 
 SCRIPT_TAG = "lensflow.script"
 FRAMEWORK_TAG = "lensflow.modelFramework"
+# Set by run_bootstrap.py: {"host", "bootId", "pid", "start"} of the process that runs the run.
+PROCESS_TAG = "lensflow.process"
+END_REASON_TAG = "lensflow.endReason"
+ORPHANED = (
+    "its training process ended without recording the end (killed with -9, the machine "
+    "stopped, or the store could not be written); Lensflow closed it when it next opened the store"
+)
 _FILE_FRAMEWORKS: dict[str, ModelFramework] = {
     ".pkl": "ScikitLearn",
     ".pickle": "ScikitLearn",
@@ -51,6 +60,56 @@ def safe_artifact_path(path: str) -> str:
             path=path,
         )
     return normal
+
+
+def local_path(uri: str) -> str | None:
+    """The file-system path of a local artifact URI (a path or file://), else None."""
+    if uri.startswith("file://"):
+        return uri.removeprefix("file://")
+    return uri if "://" not in uri and ":" not in uri.split("/", 1)[0] else None
+
+
+def refuse_escapes(root: str, path: str) -> None:
+    """Refuses `path` under `root` when it, or anything inside it, resolves outside `root`:
+    a symlink a script planted among its artifacts must not lend the registry another file."""
+    top = os.path.realpath(root)
+    target = os.path.join(root, path)
+    found = [target]
+    if os.path.isdir(target) and not os.path.islink(target):
+        for folder, dirs, files in os.walk(target):
+            found += [os.path.join(folder, name) for name in dirs + files]
+    for entry in found:
+        if os.path.commonpath([top, os.path.realpath(entry)]) != top:
+            raise InvalidPath(
+                f"Artifact {path!r} leads out of the run's artifacts ({entry} is a link to "
+                f"{os.path.realpath(entry)}); log the model file itself, not a link to it.",
+                path=path,
+            )
+
+
+def process_gone(tag: str | None) -> bool:
+    """True when the process a run's PROCESS_TAG names has surely ended on this machine.
+
+    Unknown (no tag, another host, another container's pid namespace) is not gone. The start
+    time guards against a reused pid, the boot id against a restarted machine."""
+    try:
+        info = json.loads(tag or "")
+        pid, start = int(info["pid"]), int(info["start"])
+        if info["host"] != os.uname().nodename:
+            return False
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as boot:
+            if boot.read().strip() != info["bootId"]:
+                return True
+        if info["pidNs"] != os.readlink("/proc/self/ns/pid"):
+            return False
+    except (ValueError, KeyError, TypeError, OSError):
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return True
+    return fields[0] in ("Z", "X") or int(fields[19]) != start
 
 
 class MlflowStore:
@@ -148,6 +207,9 @@ class MlflowStore:
 
         path = safe_artifact_path(args.model_path)
         run = self._run(args.run_id)
+        root = run.info.artifact_uri.rstrip("/")
+        if (local_root := local_path(root)) is not None:
+            refuse_escapes(local_root, path)
         inferred = self._check_and_infer(args.run_id, path)
         framework = args.model_framework or inferred
         if framework is None:
@@ -156,7 +218,7 @@ class MlflowStore:
                 "(ScikitLearn, Onnx, TensorFlow or MLflow).",
                 path=path,
             )
-        source = f"{run.info.artifact_uri.rstrip('/')}/{path}"
+        source = f"{root}/{path}"
         try:
             self.client.create_registered_model(args.model_name)
         except MlflowException as exc:
@@ -204,11 +266,16 @@ class MlflowStore:
                 modelName=name,
             )
         source = str(mv.source)
+        self._check_source(mv, name, chosen)
         local = source.removeprefix("file://")
         if "://" in local or not Path(local).exists():
             from mlflow.artifacts import download_artifacts
 
-            local = download_artifacts(artifact_uri=source, dst_path=tempfile.mkdtemp())
+            # An `mlflow-artifacts:` source (a tracking server's proxy) resolves against the
+            # store's own URI, not the process's global one.
+            local = download_artifacts(
+                artifact_uri=source, dst_path=tempfile.mkdtemp(), tracking_uri=self.tracking_uri
+            )
         script = None
         if mv.run_id:
             try:
@@ -231,6 +298,41 @@ class MlflowStore:
                 log.exception("could not keep the output of run %s", run_id)
         self.client.set_terminated(run_id, status)
 
+    def close_orphaned_runs(self) -> list[str]:
+        """Marks FAILED the RUNNING runs whose training process is gone from this machine.
+
+        Its bootstrap records the end even when the server dies (parent-death signal); this
+        catches what nothing recorded: the bootstrap killed with -9 too, or a machine restart.
+        """
+        ids = [e.experiment_id for e in self.client.search_experiments()]
+        closed: list[str] = []
+        token = None
+        while ids:
+            page = self.client.search_runs(
+                ids, "attributes.status = 'RUNNING'", max_results=1000, page_token=token
+            )
+            for run in page:
+                if process_gone(run.data.tags.get(PROCESS_TAG)):
+                    self.client.set_tag(run.info.run_id, END_REASON_TAG, ORPHANED)
+                    self.client.set_terminated(run.info.run_id, "FAILED")
+                    closed.append(run.info.run_id)
+            token = page.token
+            if not token:
+                break
+        if closed:
+            log.warning("closed %d orphaned run(s) as FAILED: %s", len(closed), closed)
+        return closed
+
+    def sweep(self) -> None:
+        """At the worker's start: close orphaned runs of a store this machine writes itself
+        (not a tracking server's or Azure's: their runs are not this machine's to judge)."""
+        if self.tracking_uri.split(":", 1)[0].lower() in ("http", "https", "azureml"):
+            return
+        try:
+            self.close_orphaned_runs()
+        except Exception:  # queries must still work; the next start tries again
+            log.warning("could not look for orphaned runs", exc_info=True)
+
     def run_data(self, run_id: str) -> tuple[dict[str, str], dict[str, float], list[str]]:
         data = self._run(run_id).data
         metrics = {k: float(v) for k, v in data.metrics.items()}
@@ -246,6 +348,25 @@ class MlflowStore:
             if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
                 raise NotFound(f"No run has the id {run_id!r}.", runId=run_id) from exc
             raise StoreError(f"The tracking store failed: {exc.message}") from exc
+
+    def _check_source(self, mv: Any, name: str, version: int) -> None:
+        """A version deploys only from its own run's artifacts in this store, so a service
+        never loads a pickle from anywhere else (another folder, a link out of the run)."""
+        path = (mv.tags or {}).get("lensflow.modelPath")
+        refused = InvalidPath(
+            f"{name} version {version} points outside its run's artifacts ({mv.source}); "
+            "Lensflow deploys only models registered from a run of this store: register the "
+            "run's model file with lensflow.registerModel.",
+            modelName=name,
+            source=str(mv.source),
+        )
+        if not mv.run_id or not path:
+            raise refused
+        root = self._run(mv.run_id).info.artifact_uri.rstrip("/")
+        if str(mv.source) != f"{root}/{safe_artifact_path(path)}":
+            raise refused
+        if (local_root := local_path(root)) is not None:
+            refuse_escapes(local_root, path)
 
     def _check_and_infer(self, run_id: str, path: str) -> ModelFramework | None:
         """Refuses a path the run does not have; returns the framework its shape suggests."""

@@ -28,6 +28,7 @@ from lensflow_protocol.tracking import (
 from .base import RunEvents, TrackRequest, Workspace
 from .runner import RunOutcome, RunRequest, run_script
 from .store_client import StoreClient
+from .uris import redacted
 
 log = logging.getLogger(__name__)
 _SPOOL_BYTES = 1 << 20
@@ -109,8 +110,8 @@ class MlflowWorkspace(Workspace):
         if outcome.started is None:
             if outcome.error:
                 raise StoreError(
-                    f"Could not start a run in {self.tracking_uri}: {outcome.error}",
-                    trackingUri=self.tracking_uri,
+                    f"Could not start a run in {redacted(self.tracking_uri)}: {outcome.error}",
+                    trackingUri=redacted(self.tracking_uri),
                 )
             if outcome.cancelled:
                 raise RunnerFailed("The run was cancelled before it started.")
@@ -124,8 +125,24 @@ class MlflowWorkspace(Workspace):
         if ended is None:
             # Killed, or crashed before it could finish: the server closes the run.
             status = "KILLED" if outcome.cancelled else "FAILED"
-            await self.store.call("finish_run", run_id, status, full_output())
-            params, metrics, artifacts = await self.store.call("run_data", run_id)
+            ended_as = f"Run {run_id} ended ({status}, exit code {outcome.exit_code})"
+            details = {"runId": run_id, "status": status, "outputTail": outcome.output_tail}
+            try:
+                await self.store.call("finish_run", run_id, status, full_output())
+            except StoreError as exc:  # a full disk, say: the run cannot be closed now
+                raise StoreError(
+                    f"{ended_as} but the tracking store could not record its end: "
+                    f"{exc.message.strip()}\nWhat it logged before is kept. Fix the store (free "
+                    "disk space?): Lensflow marks the run FAILED when it next opens a store this "
+                    "machine writes.",
+                    **details,
+                ) from exc
+            try:
+                params, metrics, artifacts = await self.store.call("run_data", run_id)
+            except StoreError as exc:
+                raise StoreError(
+                    f"{ended_as}, and reading it back failed: {exc.message.strip()}", **details
+                ) from exc
         else:
             status = str(ended["status"])
             params, metrics = ended.get("params", {}), ended.get("metrics", {})

@@ -11,14 +11,24 @@ import contextlib
 import itertools
 import json
 import logging
+import os
 import sys
 from typing import Any
 
 from lensflow_protocol.errors import LensflowError, StoreError, error_from
 
+from .uris import is_server_uri, redacted
+
 log = logging.getLogger(__name__)
 CALL_TIMEOUT_S = 120.0
 _LINE_LIMIT = 64 * 1024 * 1024
+# mlflow's HTTP client retries a tracking server that is down for about four minutes: an
+# editor's query should say so in seconds. The server's own environment can still override.
+SERVER_HTTP_ENV = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+}
 
 
 class StoreClient:
@@ -32,6 +42,8 @@ class StoreClient:
 
     def child_env(self) -> dict[str, str] | None:
         """The worker's environment; None inherits the server's."""
+        if is_server_uri(self.tracking_uri):
+            return {**SERVER_HTTP_ENV, **os.environ}
         return None
 
     async def _ensure(self) -> asyncio.subprocess.Process:
@@ -94,8 +106,8 @@ class StoreClient:
             )
             await self.close()
             raise StoreError(
-                f"The tracking store at {self.tracking_uri} did not answer {method} within "
-                f"{CALL_TIMEOUT_S:.0f}s; is the database locked by another program?"
+                f"The tracking store at {redacted(self.tracking_uri)} did not answer {method} "
+                f"within {CALL_TIMEOUT_S:.0f}s; is the database locked by another program?"
             ) from None
         except (BrokenPipeError, ConnectionResetError) as exc:
             raise StoreError(f"The store worker is gone ({exc}); retry.") from exc

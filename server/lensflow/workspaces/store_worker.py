@@ -21,10 +21,11 @@ from collections.abc import Callable
 from typing import Any
 
 from lensflow_protocol.base import WireModel
-from lensflow_protocol.errors import LensflowError
+from lensflow_protocol.errors import LensflowError, StoreError, Unreachable
 from lensflow_protocol.tracking import RegisterModelArgs
 
 from .mlflow_store import MlflowStore
+from .uris import is_server_uri, redacted
 
 log = logging.getLogger("lensflow.store_worker")
 
@@ -43,20 +44,48 @@ def _methods(store: MlflowStore) -> dict[str, Callable[..., Any]]:
     }
 
 
-def handle(methods: dict[str, Callable[..., Any]], request: dict[str, Any]) -> dict[str, Any]:
+def unreachable(exc: BaseException, tracking_uri: str | None) -> Unreachable | None:
+    """A tracking server that is down or silent, told as such rather than as a store failure."""
+    if not tracking_uri or not is_server_uri(tracking_uri):
+        return None
+    import requests
+
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    network = (ConnectionError, TimeoutError, requests.ConnectionError, requests.Timeout)
+    if not any(isinstance(e, network) for e in chain):
+        return None
+    reason = str(chain[-1]).strip() or type(chain[-1]).__name__
+    return Unreachable(
+        f"The MLflow tracking server at {redacted(tracking_uri)} cannot be reached "
+        f"({reason[:200]}). "
+        "Start it, or point the trackingUri setting at one that runs, then retry.",
+        trackingUri=redacted(tracking_uri),
+    )
+
+
+def handle(
+    methods: dict[str, Callable[..., Any]],
+    request: dict[str, Any],
+    tracking_uri: str | None = None,
+) -> dict[str, Any]:
     reply: dict[str, Any] = {"id": request.get("id")}
     try:
         method = methods[request["method"]]
         result = method(*request.get("args", []))
         reply["result"] = result.wire() if isinstance(result, WireModel) else result
-    except LensflowError as exc:
-        reply["error"] = {"kind": exc.kind.value, "message": exc.message, "details": exc.details}
     except Exception as exc:
-        log.exception("store call %s failed", request.get("method"))
+        error = unreachable(exc, tracking_uri) or exc
+        if not isinstance(error, LensflowError):
+            log.exception("store call %s failed", request.get("method"))
+            error = StoreError(f"The tracking store failed: {type(exc).__name__}: {exc}")
         reply["error"] = {
-            "kind": "storeError",
-            "message": f"The tracking store failed: {type(exc).__name__}: {exc}",
-            "details": {},
+            "kind": error.kind.value,
+            "message": error.message,
+            "details": error.details,
         }
     return reply
 
@@ -66,11 +95,13 @@ def main(argv: list[str]) -> int:
     # The protocol keeps the real stdout; anything else printing there goes to stderr.
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
-    methods = _methods(MlflowStore(argv[0]))
+    store = MlflowStore(argv[0])
+    store.sweep()  # runs whose process vanished are closed before anyone reads them
+    methods = _methods(store)
     for line in sys.stdin:
         if not line.strip():
             continue
-        reply = handle(methods, json.loads(line))
+        reply = handle(methods, json.loads(line), argv[0])
         channel.write(json.dumps(reply) + "\n")
         channel.flush()
     return 0

@@ -234,6 +234,8 @@ class Store:
         """The service's folder: its own copy of the model, keys, the scoring app's config.
         The record itself is saved once the program runs: readers never see a half service."""
         folder = self.service_dir(record.name)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)  # its keys, model and log are the owner's alone, whatever the umask
         target = Path(record.model_path)
         target.parent.mkdir(parents=True)
         # The service loads only from Lensflow's own copy: the registry's file may move or go.
