@@ -23,6 +23,7 @@ BENCHMARKS: list[tuple[str, str, bool]] = [
     ("trackrun", "bench.bench_trackrun", False),
     ("analysis", "bench.bench_analysis", True),
     ("codelens", "bench.bench_codelens", False),
+    ("insight", "bench.bench_insight", False),
     ("scoring", "bench.bench_scoring", False),
     ("deploy", "bench.bench_deploy", False),
     ("azure_offline", "bench.bench_azure_offline", False),

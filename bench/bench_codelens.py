@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .bench_analysis import build_script
-from .common import PYTHON, Figure, median, p95, ratio
+from .common import PYTHON, Figure, latency_figure, median, p95
 from .rpc import RpcClient, initialize_params
 
 LENSFLOW = [PYTHON, "-m", "lensflow"]
@@ -188,17 +188,7 @@ async def _run_sides(lensflow: Side, peer: Side, text: str) -> float:
 
 
 def _figure(name: str, lf: list[float], pr: list[float], pick: Any, target: float | None) -> Figure:
-    value, peer_value = pick(lf), pick(pr)
-    return Figure(
-        name,
-        value,
-        "ms",
-        peer=PEER_NAME,
-        peer_value=peer_value,
-        ratio=ratio(value, peer_value),
-        target="" if target is None else f"≤ {target:.0f} ms",
-        ok=None if target is None else value <= target,
-    )
+    return latency_figure(name, lf, pr, pick, PEER_NAME, target)
 
 
 async def _run() -> dict[str, Figure]:

@@ -6,7 +6,7 @@ import os
 import platform
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,28 @@ def p95(samples: Sequence[float]) -> float:
 
 def ratio(value: float, peer: float) -> float:
     return value / peer if peer else float("inf")
+
+
+def latency_figure(
+    name: str,
+    lensflow: Sequence[float],
+    peer: Sequence[float],
+    pick: Callable[[Sequence[float]], float],
+    peer_name: str,
+    target_ms: float | None = None,
+) -> Figure:
+    """A latency in ms, `pick`ed (median, p95) from both sides' samples."""
+    value, peer_value = pick(lensflow), pick(peer)
+    return Figure(
+        name,
+        value,
+        "ms",
+        peer=peer_name,
+        peer_value=peer_value,
+        ratio=ratio(value, peer_value),
+        target="" if target_ms is None else f"≤ {target_ms:.0f} ms",
+        ok=None if target_ms is None else value <= target_ms,
+    )
 
 
 def machine() -> dict[str, Any]:

@@ -27,13 +27,17 @@ class CompareRunsArgs(WireModel):
         default=None, description="The metric to plot; default: the first the runs share."
     )
     param: Key | None = Field(
-        default=None, description="The parameter to plot the metric against; default: none."
+        default=None,
+        description="The parameter to plot the metric against; default: the one parameter "
+        "whose value varies across the runs, if only one does.",
     )
 
     @model_validator(mode="after")
     def _one_source(self) -> CompareRunsArgs:
         if (self.run_ids is None) == (self.script is None):
             raise ValueError("give exactly one of runIds or script")
+        if self.run_ids is not None and len(set(self.run_ids)) != len(self.run_ids):
+            raise ValueError("runIds names a run twice; give different runs")
         return self
 
 

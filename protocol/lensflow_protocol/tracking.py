@@ -15,6 +15,8 @@ ModelFramework = Literal["ScikitLearn", "Onnx", "TensorFlow", "MLflow"]
 Name = Annotated[SafeStr, Field(min_length=1, max_length=256)]
 # MLflow param/metric keys and env names are short; a huge string is a mistake, not data.
 ShortText = Annotated[SafeStr, Field(max_length=4096)]
+# Plain str: behind SafeStr's validator, pydantic left the pattern out of the JSON Schema.
+RunIdText = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class TrackRunArgs(WireModel):
@@ -50,7 +52,7 @@ class TrackRunResult(WireModel):
 
 
 class RegisterModelArgs(WireModel):
-    run_id: Annotated[SafeStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+    run_id: RunIdText
     model_name: Name
     model_path: Annotated[SafeStr, Field(min_length=1, max_length=1024)] = Field(
         description=(
@@ -107,7 +109,7 @@ class ListRunsResult(WireModel):
 
 
 class GetRunArgs(WireModel):
-    run_id: Annotated[SafeStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+    run_id: RunIdText
 
 
 class RunDetail(RunInfo):

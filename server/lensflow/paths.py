@@ -7,7 +7,7 @@ from urllib.parse import unquote, urlparse
 
 from lensflow_protocol.errors import InvalidPath, NotFound
 
-SCRIPT_SUFFIXES = (".py",)
+SCRIPT_SUFFIXES = (".py", ".ipynb")
 
 
 def uri_to_path(uri: str) -> Path:
@@ -19,10 +19,14 @@ def uri_to_path(uri: str) -> Path:
 
 def script_path(script: str, root: Path) -> Path:
     """The absolute path a wire `script` names (a path or file URI, relative to `root`)."""
-    path = uri_to_path(script) if "://" in script else Path(script).expanduser()
-    if not path.is_absolute():
-        path = root / path
-    return path.resolve()
+    try:
+        path = uri_to_path(script) if "://" in script else Path(script).expanduser()
+        if not path.is_absolute():
+            path = root / path
+        return path.resolve()
+    # "~nobody/x.py" (no such user), "file://[/x" (no URI), a lone surrogate (no file name)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise InvalidPath(f"Cannot use {script!r} as a script path: {exc}", script=script) from exc
 
 
 def resolve_script(script: str, root: Path) -> Path:
@@ -37,6 +41,7 @@ def resolve_script(script: str, root: Path) -> Path:
         raise NotFound(f"No script at {path}{where}.", script=str(path))
     if path.suffix not in SCRIPT_SUFFIXES:
         raise InvalidPath(
-            f"{path.name} is not a Python script; trackRun runs .py files.", script=str(path)
+            f"{path.name} is not a Python script; trackRun runs .py files and .ipynb notebooks.",
+            script=str(path),
         )
     return path

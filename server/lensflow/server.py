@@ -19,7 +19,9 @@ from pygls.lsp.server import LanguageServer
 from . import __version__
 from .analysis import AnalysisCache, ScriptFacts
 from .commands import LensflowProtocol
+from .history import LOAD_LIMIT, RunHistory
 from .paths import uri_to_path
+from .workspaces.uris import redacted
 
 if TYPE_CHECKING:
     from lensflow_protocol.deployment import ServiceInfo
@@ -48,6 +50,8 @@ class LensflowServer(LanguageServer):
         self.analyses = AnalysisCache()
         # Newest run per script path, for lenses; None = asked, and there is none.
         self.last_runs: dict[str, RunInfo | None] = {}
+        # Each script's runs for hovers and inlay hints, reloaded when a run of it ends.
+        self.history = RunHistory(self._script_runs)
         self._workspace: Workspace | None = None
         # cancel event -> task of each trackRun in flight, so shutdown can end them cleanly.
         self.runs_in_flight: dict[asyncio.Event, asyncio.Task[Any]] = {}
@@ -142,7 +146,11 @@ class LensflowServer(LanguageServer):
         self._settings = settings
         self._workspace = None  # a run in flight keeps the workspace it started with
         self.last_runs.clear()
-        log.info("settings: %s", settings.model_dump(exclude_none=True))
+        self.history.clear()
+        shown = settings.model_dump(exclude_none=True)
+        if settings.tracking_uri:
+            shown["tracking_uri"] = redacted(settings.tracking_uri)
+        log.info("settings: %s", shown)
         return True
 
     # --- documents -----------------------------------------------------------------------
@@ -161,6 +169,14 @@ class LensflowServer(LanguageServer):
             for key in (script, f"{script}\0finished"):
                 self.last_runs.pop(key, None)
 
+    async def _script_runs(self, script: str) -> list[RunInfo]:
+        from lensflow_protocol.tracking import ListRunsArgs
+
+        listed = await self.active_workspace().list_runs(
+            ListRunsArgs(script=script, limit=LOAD_LIMIT)
+        )
+        return listed.runs
+
     def script_key(self, uri: str) -> str | None:
         try:
             return str(uri_to_path(uri).resolve())
@@ -171,15 +187,32 @@ class LensflowServer(LanguageServer):
 def build_server() -> LensflowServer:
     from .features import (
         code_actions,
+        compare,
         configuration,
         deployment,
         diagnostics,
+        hover,
+        inlay_hints,
         lenses,
+        notebooks,
         tracking,
+        tracking_ui,
     )
 
     server = LensflowServer()
-    for feature in (configuration, tracking, deployment, lenses, code_actions, diagnostics):
+    for feature in (
+        configuration,
+        tracking,
+        deployment,
+        lenses,
+        code_actions,
+        diagnostics,
+        hover,
+        inlay_hints,
+        compare,
+        notebooks,
+        tracking_ui,
+    ):
         feature.register(server)
     return server
 

@@ -60,7 +60,10 @@ ARGUMENTS = {
     "lensflow.listServices": {},
     "lensflow.getServiceKeys": {"serviceName": "svc"},
     "lensflow.getServiceLogs": {"serviceName": "svc"},
+    "lensflow.compareRuns": {"script": "train.py"},
 }
+# Commands that answer without Azure at all.
+LOCAL_ANSWERS = {"lensflow.getWorkspace", "lensflow.openTrackingUi"}
 LOG_MODEL_SCRIPT = """import mlflow
 from sklearn.linear_model import Ridge
 
@@ -92,7 +95,7 @@ async def offline_sp(lsp_client: LanguageClient, project: Path) -> AsyncIterator
 
 
 async def _every_command_fails(client: LanguageClient, kind: str, hint: str) -> None:
-    assert set(ARGUMENTS) == set(COMMANDS) - {"lensflow.getWorkspace"}
+    assert set(ARGUMENTS) == set(COMMANDS) - LOCAL_ANSWERS
     for command, arguments in ARGUMENTS.items():
         started = time.monotonic()
         error = await error_of(client, command, arguments)
@@ -104,6 +107,8 @@ async def _every_command_fails(client: LanguageClient, kind: str, hint: str) -> 
     # The server is still there, and still knows where it points.
     info = await execute(client, "lensflow.getWorkspace", {})
     assert info["name"] == CONFIG["workspace_name"]
+    ui = await error_of(client, "lensflow.openTrackingUi", {})
+    assert ui.data["kind"] == "unsupported" and "https://ml.azure.com" in ui.message
 
 
 async def test_no_credentials_every_command_says_sign_in(unsigned: LanguageClient) -> None:

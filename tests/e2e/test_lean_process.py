@@ -9,7 +9,7 @@ from pytest_lsp import LanguageClient
 
 from tests.conftest import open_document
 
-HEAVY = ("numpy", "pandas", "sklearn", "scipy", "pyarrow", "sqlalchemy")
+HEAVY = ("numpy", "pandas", "sklearn", "scipy", "pyarrow", "sqlalchemy", "matplotlib")
 
 
 def loaded_libraries(pid: int) -> str:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from .cache import AnalysisCache
 from .extract import analyze
-from .facts import ModelSite, Problem, ScriptFacts, Span, TextEdit
+from .facts import LogSite, ModelSite, Problem, ScriptFacts, Span, TextEdit
 
 __all__ = [
     "AnalysisCache",
+    "LogSite",
     "ModelSite",
     "Problem",
     "ScriptFacts",

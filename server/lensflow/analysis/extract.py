@@ -9,7 +9,7 @@ from bisect import bisect_left
 
 from tree_sitter import Node, QueryCursor, Tree
 
-from .facts import ModelSite, Problem, ScriptFacts, Span
+from .facts import PLAIN_STRING, LogCalls, ModelSite, Problem, ScriptFacts, Span
 from .fixes import _azure_problems, _joblib_problem, log_model_problem
 from .parsing import (
     _P_ASSIGN,
@@ -26,10 +26,15 @@ from .parsing import (
 
 _AZ_REGISTER = "azureml.mlflow.register_model"
 _LOG_MODEL = re.compile(r"mlflow\.\w+\.log_model")
+# mlflow's fluent calls whose key a hover or an inlay hint can show the history of
+_LOG_KINDS = {"mlflow.log_metric": "metric", "mlflow.log_param": "param"}
+_LOG_NAME = re.compile(rb"log_(?:metric|param)\b")
 _START_RUN = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*\.)?start_run\b")
 
 
 def _string(node: Node) -> str | None:
+    if node.type == "string" and (m := PLAIN_STRING.fullmatch(node.text or b"")):
+        return m[2].decode("utf-8", "replace")  # 'key': the common case, without child nodes
     parts = node.named_children if node.type == "concatenated_string" else [node]
     for part in parts:
         if part.type != "string" or any(c.type == "interpolation" for c in part.named_children):
@@ -145,6 +150,44 @@ def _read_imports(
     return uses_mlflow, problems, az_imports
 
 
+def _log_calls(tree: Tree, data: bytes, script: _Script) -> LogCalls:
+    """mlflow's log_metric / log_param calls, and where their key literal is.
+
+    Found by name in the source, then checked on the tree: a script has few of them among many
+    other calls, and each extra match of the main query would cost more (~4 µs a call). Only
+    byte offsets are kept: `LogCalls` makes positions and keys of them when first asked.
+    """
+    root, found = tree.root_node, []
+    for m in _LOG_NAME.finditer(data):
+        start, end = m.span()
+        node = root.descendant_for_byte_range(start, end)
+        if node is None or node.start_byte != start or node.end_byte != end:
+            continue  # part of a longer name
+        func, owner = node.parent, None
+        if node.type != "identifier" or func is None:
+            continue  # inside a comment or a string
+        if func.type == "attribute":
+            obj = func.child_by_field_name("object")
+            if func.end_byte != end or obj is None:
+                continue
+            owner = _owner(obj)
+        else:
+            func = node
+        call = func.parent
+        if call is None or call.type != "call" or call.start_byte != func.start_byte:
+            continue
+        kind = _LOG_KINDS.get(script.qualify(owner, m[0].decode()))
+        args = call.child_by_field_name("arguments")
+        if kind is None or args is None or args.type != "argument_list":
+            continue
+        key = _arg(args, 0, "key")
+        if key is not None and key.type in ("string", "concatenated_string"):
+            found.append((kind, call.start_byte, call.end_byte, key.start_byte, key.end_byte))
+        else:
+            found.append((kind, call.start_byte, call.end_byte, -1, -1))
+    return LogCalls(data, tuple(found))
+
+
 def analyze(source: str) -> ScriptFacts:
     data = source.encode("utf-8", "surrogatepass")
     doc = _Doc(data)
@@ -198,4 +241,12 @@ def analyze(source: str) -> ScriptFacts:
     problems += _azure_problems(doc, az_calls, az_imports)
     problems.sort(key=lambda p: (p.span.start_line, p.span.start_col))
     anchor = min(anchors, key=lambda a: (a.start_line, a.start_col), default=None)
-    return ScriptFacts(uses_mlflow, anchor, experiment, tuple(sites), registered, tuple(problems))
+    return ScriptFacts(
+        uses_mlflow,
+        anchor,
+        experiment,
+        tuple(sites),
+        registered,
+        tuple(problems),
+        _log_calls(tree, data, script) if uses_mlflow else LogCalls(),
+    )

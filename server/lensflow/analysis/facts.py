@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ast
+import re
+from bisect import bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,87 @@ class ModelSite:
 
 
 @dataclass(frozen=True, slots=True)
+class LogSite:
+    """A `log_metric(key, …)` or `log_param(key, …)` call of mlflow's fluent API.
+
+    `key` is the logged key when it is a string literal, else None; `span` is the call;
+    `line_end` is the column where the line the call ends on ends (line `span.end_line`,
+    trailing blanks left out): where an inlay hint goes.
+    """
+
+    kind: str  # "metric" or "param"
+    key: str | None
+    span: Span
+    line_end: int
+
+
+# kind, the call's start and end byte, its key argument's start and end byte (-1: no literal)
+RawLogCall = tuple[str, int, int, int, int]
+PLAIN_STRING = re.compile(rb"""(['"])([^'"\\\n]*)\1""")  # a string without prefix or escapes
+_NEWLINE = re.compile(rb"\n")
+
+
+class LogCalls:
+    """A script's log calls as the analysis found them (byte offsets), made `LogSite`s on first
+    use: only hovers and inlay hints need them, and a new document version should not pay."""
+
+    __slots__ = ("_data", "_raw", "_sites")
+
+    def __init__(self, data: bytes = b"", raw: tuple[RawLogCall, ...] = ()) -> None:
+        self._data, self._raw = data, raw
+        self._sites: tuple[LogSite, ...] | None = None if raw else ()
+
+    def __bool__(self) -> bool:
+        return bool(self._raw)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LogCalls) and self.sites() == other.sites()
+
+    def __hash__(self) -> int:
+        return hash(self.sites())
+
+    def sites(self) -> tuple[LogSite, ...]:
+        if self._sites is None:
+            self._sites = tuple(self._make())
+            self._data = b""
+        return self._sites
+
+    def _make(self) -> Iterator[LogSite]:
+        data = self._data
+        starts = [0, *(m.end() for m in _NEWLINE.finditer(data))]
+
+        def position(byte: int) -> tuple[int, int, int]:
+            """(row, UTF-16 column, start byte of the row) of a byte offset."""
+            row = bisect_right(starts, byte) - 1
+            return row, _u16(data[starts[row] : byte]), starts[row]
+
+        for kind, start, end, key_start, key_end in self._raw:
+            row, col, _ = position(start)
+            end_row, end_col, line = position(end)
+            nl = data.find(b"\n", end)
+            line_end = _u16(data[line : len(data) if nl < 0 else nl].rstrip())
+            key = _string(data[key_start:key_end]) if key_start >= 0 else None
+            yield LogSite(kind, key, Span(row, col, end_row, end_col), line_end)
+
+
+def _u16(raw: bytes) -> int:
+    if raw.isascii():
+        return len(raw)
+    return len(raw.decode("utf-8", "surrogatepass").encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _string(raw: bytes) -> str | None:
+    """The value of a string literal's source, if it is a str (not bytes, not an f-string)."""
+    if m := PLAIN_STRING.fullmatch(raw):
+        return m[2].decode("utf-8", "replace")
+    try:
+        value = ast.literal_eval(raw.decode("utf-8", "surrogatepass"))
+    except (ValueError, SyntaxError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True, slots=True)
 class ScriptFacts:
     uses_mlflow: bool
     track_anchor: Span | None
@@ -44,3 +129,9 @@ class ScriptFacts:
     model_sites: tuple[ModelSite, ...]
     registered_model_name: str | None
     problems: tuple[Problem, ...]
+    log_calls: LogCalls = field(default_factory=LogCalls)
+
+    @property
+    def log_sites(self) -> tuple[LogSite, ...]:
+        """The log_metric / log_param calls (decoded on first use)."""
+        return self.log_calls.sites()

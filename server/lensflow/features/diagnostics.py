@@ -38,11 +38,8 @@ def active_problems(ls: LensflowServer, facts: ScriptFacts) -> list[Problem]:
     return [p for p in facts.problems if p.code != wrong]
 
 
-def publish(ls: LensflowServer, uri: str) -> None:
-    facts = ls.facts(uri)
-    if facts is None:
-        return
-    diagnostics = [
+def to_diagnostics(ls: LensflowServer, facts: ScriptFacts) -> list[types.Diagnostic]:
+    return [
         types.Diagnostic(
             range=to_range(problem.span),
             message=problem.message,
@@ -52,9 +49,17 @@ def publish(ls: LensflowServer, uri: str) -> None:
         )
         for problem in active_problems(ls, facts)
     ]
+
+
+def publish(ls: LensflowServer, uri: str) -> None:
+    facts = ls.facts(uri)
+    if facts is None:
+        return
     doc = ls.workspace.get_text_document(uri)
     ls.text_document_publish_diagnostics(
-        types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=doc.version)
+        types.PublishDiagnosticsParams(
+            uri=uri, diagnostics=to_diagnostics(ls, facts), version=doc.version
+        )
     )
 
 
@@ -70,6 +75,9 @@ def register(server: LensflowServer) -> None:
         facts = ls.facts(params.text_document.uri)
         if facts is not None and facts.uses_mlflow:
             ls.warm()  # lenses will want the store next
+            script = ls.script_key(params.text_document.uri)
+            if facts.log_calls and script is not None:
+                ls.history.ensure(script)  # and inlay hints and hovers its runs
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: LensflowServer, params: types.DidChangeTextDocumentParams) -> None:

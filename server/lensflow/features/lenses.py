@@ -16,6 +16,8 @@ from lensflow_protocol.errors import LensflowError
 from lsprotocol import types
 
 from ..analysis import ScriptFacts, Span
+from .compare import compare_lenses, remember_previous
+from .notebooks import facts_for_cell
 from .serving_lenses import resolve_deploy, serving_lenses
 
 if TYPE_CHECKING:
@@ -36,7 +38,7 @@ def to_range(span: Span) -> types.Range:
 def model_name_for(facts: ScriptFacts, uri: str) -> str:
     if facts.registered_model_name:
         return facts.registered_model_name
-    stem = uri.rstrip("/").rsplit("/", 1)[-1].removesuffix(".py")
+    stem = uri.rstrip("/").rsplit("/", 1)[-1].removesuffix(".py").removesuffix(".ipynb")
     return f"{stem}_model"
 
 
@@ -53,6 +55,7 @@ def build_lenses(ls: LensflowServer, facts: ScriptFacts, uri: str) -> list[types
             )
         )
         lenses.append(types.CodeLens(range=where, data={"kind": "lastRun", "uri": uri}))
+        lenses += compare_lenses(ls, uri, where)
     # One Register lens per model file, above its log_artifact if the script has one.
     sites: dict[str, Span] = {}
     for site in facts.model_sites:
@@ -79,6 +82,7 @@ async def last_run(ls: LensflowServer, uri: str, finished: bool = False) -> RunI
 
         runs = await ls.active_workspace().list_runs(ListRunsArgs(script=key, limit=20))
         candidates = [r for r in runs.runs if not finished or r.status == "FINISHED"]
+        remember_previous(ls, key, runs.runs)  # what the Compare runs lens needs, same list
         ls.last_runs[cache_key] = candidates[0] if candidates else None
     return ls.last_runs[cache_key]
 
@@ -141,10 +145,13 @@ async def resolve_lens(ls: LensflowServer, lens: types.CodeLens) -> types.CodeLe
 def register(server: LensflowServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
     def code_lens(ls: LensflowServer, params: types.CodeLensParams) -> list[types.CodeLens]:
-        facts = ls.facts(params.text_document.uri)
+        uri = params.text_document.uri
+        facts = ls.facts(uri)
+        if facts is None and (in_notebook := facts_for_cell(ls, uri)) is not None:
+            facts, uri = in_notebook  # a notebook's cell: its lenses run the notebook
         if facts is None or (not facts.uses_mlflow and facts.track_anchor is None):
             return []
-        return build_lenses(ls, facts, params.text_document.uri)
+        return build_lenses(ls, facts, uri)
 
     @server.feature(types.CODE_LENS_RESOLVE)
     async def code_lens_resolve(ls: LensflowServer, lens: types.CodeLens) -> types.CodeLens:

@@ -17,6 +17,7 @@ from lsprotocol import types
 
 from .. import commands
 from ..analysis import analyze
+from ..analysis.notebook import notebook_code
 from ..paths import resolve_script, script_path
 from ..progress import Progress
 from ..workspaces.base import TrackRequest
@@ -51,6 +52,8 @@ def experiment_for(script: Path) -> str:
         source = script.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return script.stem
+    if script.suffix == ".ipynb":
+        source = notebook_code(source)
     return analyze(source).experiment_name or script.stem
 
 
@@ -85,6 +88,7 @@ async def after_run(ls: LensflowServer, script: Path, result: TrackRunResult) ->
     from lensflow_protocol.notifications import RunUpdatedParams
 
     ls.forget_runs(str(script))
+    ls.history.run_ended(str(script))  # hovers and inlay hints: reloaded, then hints refreshed
     params = RunUpdatedParams(
         run_id=result.run_id,
         status=result.status,
@@ -125,6 +129,9 @@ def register(server: LensflowServer) -> None:
     async def shutdown(ls: LensflowServer, params: None) -> None:
         await stop_all_runs(ls)
         ls.protocol.cancel_pending_requests()
+        from .tracking_ui import stop_tracking_ui
+
+        await stop_tracking_ui(ls)
 
     @commands.register(server, names.TRACK_RUN)
     async def track_run(ls: LensflowServer, args: TrackRunArgs) -> TrackRunResult:

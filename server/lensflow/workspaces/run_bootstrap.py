@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import runpy
+import shutil
 import signal
 import sys
 import tempfile
@@ -91,6 +92,21 @@ def _die_with_parent() -> None:
         pass
 
 
+def _process_tag() -> dict[str, str]:
+    """Who runs the run (host, boot, pid namespace, pid, start time), so a later Lensflow can
+    tell this process is gone if nothing recorded the run's end (SIGKILL, a machine restart)."""
+    try:
+        with open("/proc/self/stat", encoding="utf-8", errors="replace") as stat:
+            start = int(stat.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as boot:
+            boot_id = boot.read().strip()
+        pid_ns = os.readlink("/proc/self/ns/pid")
+    except (OSError, ValueError, IndexError):  # not Linux: nothing to check against later
+        return {}
+    info = {"host": os.uname().nodename, "bootId": boot_id, "pidNs": pid_ns}
+    return {"lensflow.process": json.dumps({**info, "pid": os.getpid(), "start": start})}
+
+
 def _emit(control: TextIO, event: str, **fields: Any) -> None:
     try:
         control.write(json.dumps({"event": event, **fields}) + "\n")
@@ -143,9 +159,30 @@ def _pin_experiment(mlflow: Any, name: str, pinned_id: str) -> None:
     mlflow.tracking.fluent.set_experiment = set_experiment
 
 
-def _run_script(script: str, args: list[str]) -> tuple[str, int]:
+def _run_notebook(script: str, work_dir: str, experiment: tuple[str, str]) -> tuple[str, int]:
+    """A notebook's cells, in a kernel of this interpreter (`run_notebook.py`, beside us)."""
+    from importlib.util import module_from_spec, spec_from_file_location
+
+    here = os.path.abspath(__file__)
+    spec = spec_from_file_location(
+        "_lensflow_run_notebook", os.path.join(os.path.dirname(here), "run_notebook.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # The kernel inherits these: its own start_run() resumes our run, in our experiment.
+    os.environ["MLFLOW_EXPERIMENT_ID"] = experiment[1]
+    status, code = module.run(script, work_dir, here, experiment)
+    return str(status), int(code)
+
+
+def _run_script(
+    script: str, args: list[str], work_dir: str, experiment: tuple[str, str]
+) -> tuple[str, int]:
     sys.argv = [script, *args]
     try:
+        if script.endswith(".ipynb"):
+            return _run_notebook(script, work_dir, experiment)
         runpy.run_path(script, run_name="__main__")
     except _Terminated:
         print("lensflow: run cancelled", file=sys.stderr)
@@ -187,6 +224,7 @@ def main() -> int:
                 "mlflow.source.name": script,
                 "mlflow.source.type": "LOCAL",
                 "lensflow.script": script_tag,
+                **_process_tag(),
             },
         )
     except _Terminated:
@@ -212,15 +250,23 @@ def main() -> int:
     log_dir = tempfile.mkdtemp(prefix="lensflow-run-")
     log_path = os.path.join(log_dir, "std_log.txt")
     tee = _Tee(log_path)
-    status, exit_code = _run_script(script, args)
+    status, exit_code = _run_script(script, args, log_dir, (experiment_name, experiment_id))
     # Finishing must not be cut short by a second SIGTERM; the server's SIGKILL still can.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if status == "KILLED" and os.getpgid(0) == os.getpid():
+        # Cancelled, or the server died: what the script started ends with it (we ignore it now).
+        with contextlib.suppress(OSError):
+            os.killpg(0, signal.SIGTERM)
     tee.close()
 
     if mlflow.active_run() is not None:
         mlflow.end_run(status)
     client.log_artifact(run_id, log_path, "outputs")
+    executed = os.path.join(log_dir, os.path.basename(script))
+    if script.endswith(".ipynb") and os.path.isfile(executed):
+        client.log_artifact(run_id, executed, "outputs")  # the notebook with its outputs
     client.set_terminated(run_id, status)
+    shutil.rmtree(log_dir, ignore_errors=True)
     data = client.get_run(run_id).data
     _emit(
         control,

@@ -1,0 +1,167 @@
+"""A key's history on hover: `mlflow.log_metric('mse', …)` / `mlflow.log_param('alpha', …)`.
+
+LSP methods: textDocument/hover.
+The call sites come from the cached syntax facts; the runs from `lensflow.history` (one store
+query per script until a run of it ends). A hover waits for a load until `HOVER_WAIT_S`
+after it started, then answers what is known, or nothing: an Azure workspace with no sign-in
+costs the first hover no more than that, and the next ones nothing.
+
+What it shows: a markdown table of the script's runs, newest first (run, when, value, status),
+at most `MAX_ROWS` of them plus the best run if it is older. ★ marks the best run: for a
+metric, by that metric (`history.lower_is_better` decides the direction); for a param, by the
+first metric the script logs, when the script logs one, else nothing is marked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+from ..history import LOAD_LIMIT, Point, ScriptRuns, format_number, lower_is_better
+
+if TYPE_CHECKING:
+    from lensflow_protocol.tracking import RunInfo
+
+    from ..analysis import LogSite, ScriptFacts
+    from ..server import LensflowServer
+
+HOVER_WAIT_S = 1.5
+MAX_ROWS = 10
+PARAM_WIDTH = 40
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>|#])")
+
+
+def site_at(facts: ScriptFacts, line: int, character: int) -> LogSite | None:
+    """The log_metric / log_param call under a position, if any."""
+    for site in facts.log_sites:
+        span = site.span
+        if (span.start_line, span.start_col) <= (line, character) <= (span.end_line, span.end_col):
+            return site
+    return None
+
+
+def escape(text: str) -> str:
+    """Text for a markdown table cell: no markup, no line break, no column break."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(text.split()))
+
+
+def when(ms: int | None, now: float) -> str:
+    """A run's start as a person says it: just now, 5 min ago, 3 h ago, 2 d ago, 2026-05-01."""
+    if ms is None:
+        return "—"
+    seconds = max(0.0, now - ms / 1000)
+    if seconds < 60:
+        return "just now"
+    for unit, size, upto in (("min", 60, 3600), ("h", 3600, 86400), ("d", 86400, 7 * 86400)):
+        if seconds < upto:
+            return f"{int(seconds // size)} {unit} ago"
+    return time.strftime("%Y-%m-%d", time.localtime(ms / 1000))
+
+
+def value_text(value: float | str | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return format_number(value)
+    return value if len(value) <= PARAM_WIDTH else value[: PARAM_WIDTH - 1] + "…"
+
+
+def run_label(run: RunInfo) -> str:
+    name = f" {escape(run.run_name)}" if run.run_name else ""
+    return f"`{run.run_id[:8]}`{name}"
+
+
+def best_metric_for(kind: str, key: str, facts: ScriptFacts | None) -> str | None:
+    """The metric the best run is judged by: the key itself, or, for a param, the script's
+    first logged metric."""
+    if kind == "metric":
+        return key
+    if facts is None:
+        return None
+    return next((s.key for s in facts.log_sites if s.kind == "metric" and s.key), None)
+
+
+def render(
+    kind: str,
+    key: str,
+    script_name: str,
+    runs: ScriptRuns,
+    best_by: str | None,
+    now: float | None = None,
+) -> str:
+    """The hover's markdown (see the module's docstring)."""
+    now = time.time() if now is None else now
+    title = f"**{escape(key)}** · {kind}"
+    if not runs.runs:
+        return f"{title} · no runs of this script yet"
+    count = len(runs.runs)
+    more = "+" if count >= LOAD_LIMIT else ""
+    lines = [f"{title} · {count}{more} run{'s' if count != 1 else ''} of `{script_name}`"]
+    best = runs.best(best_by) if best_by else None
+    if best is not None and best_by is not None:
+        direction = "lowest" if lower_is_better(best_by) else "highest"
+        if best_by == key:
+            lines[0] += f" · ★ best: {direction} {escape(key)}"
+        else:
+            lines[0] += f" · ★ best run by {escape(best_by)} ({direction})"
+    series = runs.series(kind, key)
+    shown: list[Point | None] = list(series[:MAX_ROWS])
+    if best is not None and all(p is None or p.run is not best for p in shown):
+        shown += [None, next(p for p in series if p.run is best)]  # None: a "…" row
+    lines += [
+        "",
+        f"| run | when | {escape(key)} | status |",
+        "|:--|:--|--:|:--|",
+    ]
+    for point in shown:
+        if point is None:
+            lines.append("| … | | | |")
+            continue
+        star = "★ " if point.run is best else ""
+        lines.append(
+            f"| {star}{run_label(point.run)} | {when(point.run.start_time, now)} "
+            f"| {escape(value_text(point.value))} | {point.run.status} |"
+        )
+    if count > MAX_ROWS:
+        lines += ["", f"{MAX_ROWS} newest of {count}{more} runs"]
+    return "\n".join(lines)
+
+
+def _markdown_ok(ls: LensflowServer) -> bool:
+    text = ls.client_capabilities.text_document
+    formats = text.hover.content_format if text and text.hover else None
+    return not formats or types.MarkupKind.Markdown in formats
+
+
+async def hover_at(ls: LensflowServer, uri: str, position: types.Position) -> types.Hover | None:
+    facts = ls.facts(uri)
+    if facts is None or not facts.log_sites:
+        return None
+    site = site_at(facts, position.line, position.character)
+    script = ls.script_key(uri) if site is not None and site.key else None
+    if site is None or site.key is None or script is None:
+        return None
+    runs = await ls.history.fresh(script, HOVER_WAIT_S)
+    if runs is None:  # still loading, or the store cannot be read: say nothing
+        return None
+    name = os.path.basename(script)
+    text = render(site.kind, site.key, name, runs, best_metric_for(site.kind, site.key, facts))
+    kind = types.MarkupKind.Markdown if _markdown_ok(ls) else types.MarkupKind.PlainText
+    span = site.span
+    return types.Hover(
+        contents=types.MarkupContent(kind=kind, value=text),
+        range=types.Range(
+            start=types.Position(line=span.start_line, character=span.start_col),
+            end=types.Position(line=span.end_line, character=span.end_col),
+        ),
+    )
+
+
+def register(server: LensflowServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    async def hover(ls: LensflowServer, params: types.HoverParams) -> types.Hover | None:
+        return await hover_at(ls, params.text_document.uri, params.position)
