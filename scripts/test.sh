@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # The scoring app's tests serve ONNX and TensorFlow models, and the Azure ML workspace's tests
 # load the real azureml SDK classes they substitute: those extras come too.
-bash scripts/setup.sh test,onnx,tensorflow,azureml
+bash scripts/setup.sh test,onnx,tensorflow,azureml,notebooks
 # The client samples' tests: Node.js for the VS Code extension and the Node client (the
 # machine's own, else Debian's), Neovim and Emacs for the editor set-ups.
 if ! command -v npm >/dev/null; then
@@ -13,6 +13,10 @@ if ! command -v npm >/dev/null; then
   "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq nodejs npm >/dev/null
 fi
 bash scripts/install-editors.sh
+# tests/e2e/test_tracking_ui.py: Debian's chromium (headless). tests/team: Debian's PostgreSQL
+# (the tests start a private cluster of their own on 127.0.0.1).
+bash scripts/install-browser.sh
+bash scripts/postgres.sh install
 
 echo "== ruff"
 .venv/bin/ruff check server protocol tests bench client-sample/python
