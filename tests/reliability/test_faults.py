@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 from lensflow.workspaces.local.supervisor import pid_alive
-from lensflow.workspaces.mlflow_store import END_REASON_TAG, PROCESS_TAG, process_gone
+from lensflow.workspaces.orphans import END_REASON_TAG, PROCESS_TAG, process_gone
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient

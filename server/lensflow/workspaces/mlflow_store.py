@@ -7,9 +7,7 @@ on first use there, never at server start-up. Works with any MLflow tracking URI
 from __future__ import annotations
 
 import functools
-import json
 import logging
-import os
 import posixpath
 import tempfile
 from pathlib import Path
@@ -30,86 +28,19 @@ from lensflow_protocol.tracking import (
     RunInfo,
 )
 
+from .artifact_paths import local_path, refuse_escapes, safe_artifact_path
+from .orphans import END_REASON_TAG, ORPHANED, PROCESS_TAG, process_gone
+
 log = logging.getLogger(__name__)
 
 SCRIPT_TAG = "lensflow.script"
 FRAMEWORK_TAG = "lensflow.modelFramework"
-# Set by run_bootstrap.py: {"host", "bootId", "pid", "start"} of the process that runs the run.
-PROCESS_TAG = "lensflow.process"
-END_REASON_TAG = "lensflow.endReason"
-ORPHANED = (
-    "its training process ended without recording the end (killed with -9, the machine "
-    "stopped, or the store could not be written); Lensflow closed it when it next opened the store"
-)
 _FILE_FRAMEWORKS: dict[str, ModelFramework] = {
     ".pkl": "ScikitLearn",
     ".pickle": "ScikitLearn",
     ".joblib": "ScikitLearn",
     ".onnx": "Onnx",
 }
-
-
-def safe_artifact_path(path: str) -> str:
-    """The artifact path, normalised; refuses any path that leaves the run's artifact folder."""
-    cleaned = path.replace("\\", "/").strip()
-    normal = posixpath.normpath(cleaned)
-    if cleaned.startswith("/") or normal == ".." or normal.startswith("../") or normal == ".":
-        raise InvalidPath(
-            f"Artifact path {path!r} leaves the run's artifacts; give a path inside the run, "
-            "such as 'model.pkl' or 'outputs/model'.",
-            path=path,
-        )
-    return normal
-
-
-def local_path(uri: str) -> str | None:
-    """The file-system path of a local artifact URI (a path or file://), else None."""
-    if uri.startswith("file://"):
-        return uri.removeprefix("file://")
-    return uri if "://" not in uri and ":" not in uri.split("/", 1)[0] else None
-
-
-def refuse_escapes(root: str, path: str) -> None:
-    """Refuses `path` under `root` when it, or anything inside it, resolves outside `root`:
-    a symlink a script planted among its artifacts must not lend the registry another file."""
-    top = os.path.realpath(root)
-    target = os.path.join(root, path)
-    found = [target]
-    if os.path.isdir(target) and not os.path.islink(target):
-        for folder, dirs, files in os.walk(target):
-            found += [os.path.join(folder, name) for name in dirs + files]
-    for entry in found:
-        if os.path.commonpath([top, os.path.realpath(entry)]) != top:
-            raise InvalidPath(
-                f"Artifact {path!r} leads out of the run's artifacts ({entry} is a link to "
-                f"{os.path.realpath(entry)}); log the model file itself, not a link to it.",
-                path=path,
-            )
-
-
-def process_gone(tag: str | None) -> bool:
-    """True when the process a run's PROCESS_TAG names has surely ended on this machine.
-
-    Unknown (no tag, another host, another container's pid namespace) is not gone. The start
-    time guards against a reused pid, the boot id against a restarted machine."""
-    try:
-        info = json.loads(tag or "")
-        pid, start = int(info["pid"]), int(info["start"])
-        if info["host"] != os.uname().nodename:
-            return False
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as boot:
-            if boot.read().strip() != info["bootId"]:
-                return True
-        if info["pidNs"] != os.readlink("/proc/self/ns/pid"):
-            return False
-    except (ValueError, KeyError, TypeError, OSError):
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return True
-    return fields[0] in ("Z", "X") or int(fields[19]) != start
 
 
 class MlflowStore:
