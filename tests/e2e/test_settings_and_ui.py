@@ -17,7 +17,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from tests.conftest import SERVER_COMMAND, execute, notes, record, start
+from tests.conftest import SERVER_COMMAND, error_of, execute, notes, record, start
 
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND))
@@ -56,6 +56,36 @@ async def test_home_and_tracking_uri_settings(client: LanguageClient, project: P
     runs = await execute(client, "lensflow.listRuns", {"script": "train.py"})
     assert [r["runId"] for r in runs["runs"]] == [elsewhere["runId"]]  # the other store only
     assert other.exists()
+
+
+async def test_track_run_against_a_stopped_tracking_server_fails_at_once(
+    client: LanguageClient, project: Path
+) -> None:
+    """MLflow's own client retries a refused connection for about four minutes; a run that
+    cannot start says so within seconds, names the server, and starts no training process."""
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"lensflow": {"trackingUri": url}})
+    )
+    began = time.monotonic()
+    try:
+        down = await asyncio.wait_for(
+            error_of(client, "lensflow.trackRun", {"script": "train.py"}), timeout=20
+        )
+    except TimeoutError:
+        raise AssertionError("trackRun waited over 20 s on a stopped tracking server") from None
+    waited = time.monotonic() - began
+    assert down.data is not None and down.data["kind"] == "unreachable", (down.data, str(down))
+    assert url in str(down) and "trackingUri" in str(down), str(down)
+    assert waited < 10, f"{waited:.1f} s"
+    assert notes(client, "lensflow/runOutput") == []  # the script never ran
+    assert notes(client, "lensflow/runUpdated") == []
+    # The same server, pointed back at its own store, tracks as before.
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"lensflow": {}})
+    )
+    run = await execute(client, "lensflow.trackRun", {"script": "train.py"})
+    assert run["status"] == "FINISHED"
 
 
 def _frame(message: dict[str, Any]) -> bytes:

@@ -252,6 +252,15 @@ async def test_team_tracking_survives_a_server_restart(
     assert down.data is not None and down.data["kind"] == "unreachable", (down.data, str(down))
     assert mlflow_server.url in str(down), str(down)
 
+    # A run cannot start there either, and says so as fast: MLflow's own client would retry a
+    # refused connection for minutes. PostgreSQL below holds no third run from it.
+    began = time.monotonic()
+    refused = await asyncio.wait_for(
+        error_of(client, "lensflow.trackRun", {"script": "train.py"}), timeout=DOWN_BOUND_S
+    )
+    assert refused.data is not None and refused.data["kind"] == "unreachable", str(refused)
+    assert time.monotonic() - began < DOWN_BOUND_S
+
     # It comes back on the same port and store: Lensflow recovers, nothing was lost.
     mlflow_server.start()
     runs = await execute(client, "lensflow.listRuns", {})

@@ -27,6 +27,7 @@ from lensflow_protocol.tracking import (
 
 from .base import RunEvents, TrackRequest, Workspace
 from .runner import RunOutcome, RunRequest, run_script
+from .server_check import check_server
 from .store_client import StoreClient
 from .uris import redacted
 
@@ -54,6 +55,8 @@ class MlflowWorkspace(Workspace):
     async def track_run(
         self, request: TrackRequest, events: RunEvents, cancel: asyncio.Event
     ) -> TrackRunResult:
+        # A server that is down fails the run now, not after MLflow's minutes of retries.
+        await check_server(self.tracking_uri)
         env = {
             **os.environ,
             **request.env,

@@ -25,7 +25,8 @@ from lensflow_protocol.errors import LensflowError, StoreError, Unreachable
 from lensflow_protocol.tracking import RegisterModelArgs
 
 from .mlflow_store import MlflowStore
-from .uris import is_server_uri, redacted
+from .server_check import server_down
+from .uris import is_server_uri
 
 log = logging.getLogger("lensflow.store_worker")
 
@@ -58,13 +59,7 @@ def unreachable(exc: BaseException, tracking_uri: str | None) -> Unreachable | N
     network = (ConnectionError, TimeoutError, requests.ConnectionError, requests.Timeout)
     if not any(isinstance(e, network) for e in chain):
         return None
-    reason = str(chain[-1]).strip() or type(chain[-1]).__name__
-    return Unreachable(
-        f"The MLflow tracking server at {redacted(tracking_uri)} cannot be reached "
-        f"({reason[:200]}). "
-        "Start it, or point the trackingUri setting at one that runs, then retry.",
-        trackingUri=redacted(tracking_uri),
-    )
+    return server_down(tracking_uri, str(chain[-1]).strip() or type(chain[-1]).__name__)
 
 
 def handle(
