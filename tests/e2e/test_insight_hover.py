@@ -37,21 +37,32 @@ with mlflow.start_run():
     mlflow.log_param('alpha', alpha)
     model = Ridge(alpha=alpha).fit(X_train, y_train)
     mlflow.log_metric('mse', mean_squared_error(y_test, model.predict(X_test)))  # test error
+    mlflow.log_metrics({'r2': model.score(X_test, y_test)})
 """
-PARAM_LINE, METRIC_LINE = 13, 15
+PARAM_LINE, METRIC_LINE, R2_LINE = 13, 15, 16
 LINES = RIDGE.splitlines()
 
 
-def expected_mse(alpha: float) -> float:
+def expected_r2(alpha: float) -> float:
+    from sklearn.metrics import r2_score
+
+    return float(r2_score(*_truth_and_prediction(alpha)))
+
+
+def _truth_and_prediction(alpha: float) -> tuple[object, object]:
     from sklearn.datasets import load_diabetes
     from sklearn.linear_model import Ridge
-    from sklearn.metrics import mean_squared_error
     from sklearn.model_selection import train_test_split
 
     X, y = load_diabetes(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=0)
-    model = Ridge(alpha=alpha).fit(X_train, y_train)
-    return float(mean_squared_error(y_test, model.predict(X_test)))
+    return y_test, Ridge(alpha=alpha).fit(X_train, y_train).predict(X_test)
+
+
+def expected_mse(alpha: float) -> float:
+    from sklearn.metrics import mean_squared_error
+
+    return float(mean_squared_error(*_truth_and_prediction(alpha)))
 
 
 def capabilities() -> types.ClientCapabilities:
@@ -205,10 +216,18 @@ async def test_history_on_hover_and_last_values_as_hints(
         (best == 0, "0.03"),
     ]
 
+    # A key of log_metrics({...}) has its own history; r2 is better when higher.
+    text = await hover(client, uri, R2_LINE, LINES[R2_LINE].index("'r2'") + 1)
+    assert text is not None and text.startswith("**r2** · metric · 2 runs of `ridge.py`"), text
+    r2 = [expected_r2(a) for a in alphas]
+    assert [row[2] for row in table(text)] == [f"{r2[1]:.6g}", f"{r2[0]:.6g}"]
+    assert "★ best: highest r2" in text
+
     # Inlay hints: the last logged values, at the end of each line.
     assert await hints(client, uri) == {
         PARAM_LINE: (len(LINES[PARAM_LINE]), "alpha = 1.0"),
         METRIC_LINE: (len(LINES[METRIC_LINE]), f"mse = {mse[1]:.6g}"),
+        R2_LINE: (len(LINES[R2_LINE]), f"r2 = {r2[1]:.6g}"),
     }
 
     # A third run: the cache is reloaded when it ends, and the client told to re-query.
@@ -222,6 +241,7 @@ async def test_history_on_hover_and_last_values_as_hints(
     assert await hints(client, uri) == {
         PARAM_LINE: (len(LINES[PARAM_LINE]), "alpha = 0.1"),
         METRIC_LINE: (len(LINES[METRIC_LINE]), f"mse = {expected_mse(0.1):.6g}"),
+        R2_LINE: (len(LINES[R2_LINE]), f"r2 = {expected_r2(0.1):.6g}"),
     }
     text = await hover_soon(client, uri, METRIC_LINE)
     assert "3 runs of `ridge.py`" in text

@@ -71,12 +71,43 @@ def test_log_sites_of_every_resolved_form() -> None:
         ("param", None, 7),
         ("metric", None, 8),
         ("metric", "loss", 9),
+        ("metric", "a", 13),  # log_metrics: each literal key of the dict
     ]
     lines = source.splitlines()
     # The hint goes at the end of the line the call ends on, trailing blanks left out.
     assert sites[0].span == Span(4, 0, 4, 29) and sites[0].line_end == len(lines[4])
     assert sites[1].line_end == len(lines[5])  # after the comment
     assert (sites[5].span.end_line, sites[5].line_end) == (11, 6)
+
+
+def test_log_metrics_and_log_params_give_one_site_per_literal_key() -> None:
+    source = (
+        "import mlflow\n"
+        "mlflow.log_metrics({'mse': mse, \"r2\": r2, name: 1, **more})\n"
+        "mlflow.log_params(\n"
+        "    {\n"
+        "        'alpha': 0.5,  # the seed's\n"
+        "        'solver': 'auto',\n"
+        "    }\n"
+        ")\n"
+        "mlflow.log_metrics(metrics=computed)\n"
+        "other.log_params({'no': 1})\n"
+    )
+    sites = analyze(source).log_sites
+    assert [(s.kind, s.key) for s in sites] == [
+        ("metric", "mse"),
+        ("metric", "r2"),  # `name: 1` and `**more` have no literal key: no site
+        ("param", "alpha"),
+        ("param", "solver"),
+        ("metric", None),  # a dict built elsewhere: one site, no key
+    ]
+    lines = source.splitlines()
+    # A pair's span is the pair itself (the hover target); its hint goes at its line's end.
+    assert sites[0].span == Span(1, 20, 1, 30) and lines[1][20:30] == "'mse': mse"
+    assert sites[1].line_end == sites[0].line_end == len(lines[1])
+    assert (sites[2].span.start_line, sites[2].line_end) == (4, len(lines[4]))
+    assert (sites[3].span.start_line, sites[3].line_end) == (5, len(lines[5]))
+    assert sites[4].span == Span(8, 0, 8, 36)
 
 
 def test_log_sites_count_utf16_columns() -> None:
@@ -243,6 +274,13 @@ def test_site_under_the_cursor() -> None:
     assert site_at(facts, 3, 5) is None
 
 
+def test_the_key_under_the_cursor_in_a_logged_dict() -> None:
+    facts = analyze("import mlflow\nmlflow.log_metrics({'mse': m, 'r2': r})\n")
+    assert site_at(facts, 1, 10) is None  # the function's name: which key would it be?
+    keys = [getattr(site_at(facts, 1, col), "key", None) for col in (21, 26, 29, 31, 35)]
+    assert keys == ["mse", "mse", None, "r2", "r2"]
+
+
 def test_escape_keeps_cells_whole() -> None:
     assert escape("a|b\nc*d_e") == "a\\|b c\\*d\\_e"
 
@@ -266,6 +304,23 @@ def test_hints_show_the_last_values_in_the_asked_range() -> None:
     assert hints[1].padding_left
     assert hints[1].tooltip == "Last logged by run 01abcdef (run-1), 1 min ago, FINISHED"
     assert [h.position.line for h in build_hints(facts, runs, 2, 3, NOW)] == [2]
+
+
+def test_hints_for_every_key_of_a_logged_dict() -> None:
+    source = (
+        "import mlflow\n"
+        "mlflow.log_metrics({'mse': m, 'r2': r})\n"
+        "mlflow.log_params({\n"
+        "  'alpha': a,\n"
+        "})\n"
+    )
+    runs = ScriptRuns.of([run(1, {"mse": 3424.8567, "r2": 0.4526}, {"alpha": "0.03"})])
+    hints = build_hints(analyze(source), runs, 0, 10, NOW)
+    assert [(h.position.line, h.position.character, h.label) for h in hints] == [
+        (1, 39, "mse = 3424.86"),
+        (1, 39, "r2 = 0.4526"),
+        (3, 13, "alpha = 0.03"),
+    ]
 
 
 # --- the run cache -----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from bisect import bisect_left
 
 from tree_sitter import Node, QueryCursor, Tree
 
-from .facts import PLAIN_STRING, LogCalls, ModelSite, Problem, ScriptFacts, Span
+from .facts import PLAIN_STRING, LogCalls, ModelSite, Problem, RawLogCall, ScriptFacts, Span
 from .fixes import _azure_problems, _joblib_problem, log_model_problem
 from .parsing import (
     _P_ASSIGN,
@@ -26,9 +26,15 @@ from .parsing import (
 
 _AZ_REGISTER = "azureml.mlflow.register_model"
 _LOG_MODEL = re.compile(r"mlflow\.\w+\.log_model")
-# mlflow's fluent calls whose key a hover or an inlay hint can show the history of
-_LOG_KINDS = {"mlflow.log_metric": "metric", "mlflow.log_param": "param"}
-_LOG_NAME = re.compile(rb"log_(?:metric|param)\b")
+# mlflow's fluent calls whose keys a hover or an inlay hint can show the history of
+_LOG_KINDS = {
+    "mlflow.log_metric": "metric",
+    "mlflow.log_param": "param",
+    "mlflow.log_metrics": "metric",
+    "mlflow.log_params": "param",
+}
+_LOG_NAME = re.compile(rb"log_(?:metric|param)s?\b")
+_KEY_NODES = ("string", "concatenated_string")
 _START_RUN = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*\.)?start_run\b")
 
 
@@ -150,14 +156,28 @@ def _read_imports(
     return uses_mlflow, problems, az_imports
 
 
+def _dict_keys(kind: str, call: Node, args: Node) -> list[RawLogCall]:
+    """`log_metrics({'mse': mse, 'r2': r2})`: one site per pair whose key is a literal, so each
+    key gets its own hover and hint; a dict built elsewhere is one site without a key."""
+    mapping = _arg(args, 0, "metrics" if kind == "metric" else "params")
+    if mapping is None or mapping.type != "dictionary":
+        return [(kind, call.start_byte, call.end_byte, -1, -1)]
+    found: list[RawLogCall] = []
+    for pair in mapping.named_children:
+        key = pair.child_by_field_name("key") if pair.type == "pair" else None
+        if key is not None and key.type in _KEY_NODES:
+            found.append((kind, pair.start_byte, pair.end_byte, key.start_byte, key.end_byte))
+    return found
+
+
 def _log_calls(tree: Tree, data: bytes, script: _Script) -> LogCalls:
-    """mlflow's log_metric / log_param calls, and where their key literal is.
+    """mlflow's log_metric(s) / log_param(s) calls, and where their key literals are.
 
     Found by name in the source, then checked on the tree: a script has few of them among many
     other calls, and each extra match of the main query would cost more (~4 µs a call). Only
     byte offsets are kept: `LogCalls` makes positions and keys of them when first asked.
     """
-    root, found = tree.root_node, []
+    root, found = tree.root_node, list[RawLogCall]()
     for m in _LOG_NAME.finditer(data):
         start, end = m.span()
         node = root.descendant_for_byte_range(start, end)
@@ -180,8 +200,11 @@ def _log_calls(tree: Tree, data: bytes, script: _Script) -> LogCalls:
         args = call.child_by_field_name("arguments")
         if kind is None or args is None or args.type != "argument_list":
             continue
+        if m[0].endswith(b"s"):
+            found += _dict_keys(kind, call, args)
+            continue
         key = _arg(args, 0, "key")
-        if key is not None and key.type in ("string", "concatenated_string"):
+        if key is not None and key.type in _KEY_NODES:
             found.append((kind, call.start_byte, call.end_byte, key.start_byte, key.end_byte))
         else:
             found.append((kind, call.start_byte, call.end_byte, -1, -1))

@@ -1,4 +1,4 @@
-"""A key's history on hover: `mlflow.log_metric('mse', …)` / `mlflow.log_param('alpha', …)`.
+"""A key's history on hover: `mlflow.log_metric('mse', …)`, `log_param`, or a key of `log_metrics`.
 
 LSP methods: textDocument/hover.
 The call sites come from the cached syntax facts; the runs from `lensflow.history` (one store
@@ -36,7 +36,7 @@ _MARKDOWN = re.compile(r"([\\`*_{}\[\]<>|#])")
 
 
 def site_at(facts: ScriptFacts, line: int, character: int) -> LogSite | None:
-    """The log_metric / log_param call under a position, if any."""
+    """The log_metric / log_param call, or logged dict's key, under a position, if any."""
     for site in facts.log_sites:
         span = site.span
         if (span.start_line, span.start_col) <= (line, character) <= (span.end_line, span.end_col):

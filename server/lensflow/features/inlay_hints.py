@@ -1,4 +1,4 @@
-"""The last logged value at the end of each `log_metric` / `log_param` line: `mse = 3424.86`.
+"""The last logged value at the end of each `log_metric(s)` / `log_param(s)` line: `mse = 3424.86`.
 
 LSP methods: textDocument/inlayHint; sends workspace/inlayHint/refresh (when the client
 supports it) once a script's runs are loaded or reloaded with other values.
