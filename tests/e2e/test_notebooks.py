@@ -17,7 +17,15 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from tests.conftest import SERVER_COMMAND, capabilities, error_of, execute, notes, record
+from tests.conftest import (
+    SERVER_COMMAND,
+    capabilities,
+    error_of,
+    execute,
+    notes,
+    record,
+    tell_code_actions_from_commands,
+)
 from tests.e2e.test_cancel import alive, wait_for_output
 from tests.e2e.test_tracking import expected_mse, store_run
 
@@ -65,6 +73,7 @@ def cell_uri(notebook: Path, index: int) -> str:
 async def nb_client(lsp_client: LanguageClient, project: Path) -> AsyncIterator[LanguageClient]:
     """A client that can sync notebooks, as VS Code's is."""
     record(lsp_client)
+    tell_code_actions_from_commands(lsp_client)
     caps = capabilities()
     caps.notebook_document = types.NotebookDocumentClientCapabilities(
         synchronization=types.NotebookDocumentSyncClientCapabilities()
@@ -189,6 +198,54 @@ async def test_notebook_lenses_and_tracked_run(nb_client: LanguageClient, projec
         line == 0 and t.startswith("Last run: ✓ FINISHED · mse=3424.86") for line, t in after
     )
     assert (artifact_line, "Register model train_model") in after
+
+    # Inside the cell, as in a script: the run's values as hints and on hover, and the
+    # workflow as code actions that run the notebook.
+    mse_line = TRAIN.splitlines().index("    mlflow.log_metric('mse', mse)")
+    alpha_line = TRAIN.splitlines().index("    mlflow.log_param('alpha', 0.03)")
+    everywhere = types.Range(
+        start=types.Position(line=0, character=0), end=types.Position(line=99, character=0)
+    )
+    cell = types.TextDocumentIdentifier(uri=uris[3])
+    at_mse = types.HoverParams(
+        text_document=cell, position=types.Position(line=mse_line, character=8)
+    )
+    deadline = time.monotonic() + 30  # the first hover starts loading the notebook's runs
+    while (found := await client.text_document_hover_async(at_mse)) is None:
+        assert time.monotonic() < deadline, "no hover in the cell within 30 s"
+        await asyncio.sleep(0.2)
+    assert found is not None and isinstance(found.contents, types.MarkupContent)
+    assert found.contents.value.startswith("**mse** · metric · 1 run of `train.ipynb`")
+    assert result["runId"][:8] in found.contents.value
+    assert found.range is not None and found.range.start.line == mse_line
+    hints = await client.text_document_inlay_hint_async(
+        types.InlayHintParams(text_document=cell, range=everywhere)
+    )
+    assert [(h.position.line, h.label) for h in hints or []] == [
+        (alpha_line, "alpha = 0.03"),
+        (mse_line, f"mse = {expected_mse():.6g}"),
+    ]
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=cell, range=everywhere, context=types.CodeActionContext(diagnostics=[])
+        )
+    )
+    commands = {a.title: a.command for a in actions or [] if isinstance(a, types.CodeAction)}
+    track_action = commands["Lensflow: Track run"]
+    assert track_action is not None and list(track_action.arguments or []) == [
+        {"script": path.as_uri()}
+    ]
+    register_action = commands["Lensflow: Register model train_model (model.pkl)"]
+    assert register_action is not None and list(register_action.arguments or []) == [
+        {"runId": result["runId"], "modelName": "train_model", "modelPath": "model.pkl"}
+    ]
+    # Another cell holds none of it.
+    none = await client.text_document_inlay_hint_async(
+        types.InlayHintParams(
+            text_document=types.TextDocumentIdentifier(uri=uris[2]), range=everywhere
+        )
+    )
+    assert not none
 
     # The editor's process stayed lean: the kernel's machinery lives in the training child.
     maps = Path(f"/proc/{client._server.pid}/maps").read_text()  # type: ignore[union-attr]

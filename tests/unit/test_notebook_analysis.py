@@ -59,6 +59,15 @@ def test_per_cell_facts_are_the_scripts_facts_moved_into_each_cell() -> None:
         for site in f.model_sites
     ]
     assert sites == [(text(s.span, whole_lines), s.model_path) for s in whole.model_sites]
+    logged = [
+        (text(back(site.span, a), lines), site.kind, site.key, site.line_end)
+        for f, (a, _) in zip(per_cell, ranges, strict=True)
+        for site in f.log_sites
+    ]
+    assert logged == [
+        (text(s.span, whole_lines), s.kind, s.key, s.line_end) for s in whole.log_sites
+    ]
+    assert {key for _, _, key, _ in logged} >= {"mse"}  # the seed logs it
     problems = [p.code for f in per_cell for p in f.problems]
     assert problems == [p.code for p in whole.problems] and problems
     # Names are notebook-wide, whichever cell asks.

@@ -71,8 +71,15 @@ class LogCalls:
         self._data, self._raw = data, raw
         self._sites: tuple[LogSite, ...] | None = None if raw else ()
 
+    @classmethod
+    def of(cls, sites: tuple[LogSite, ...]) -> LogCalls:
+        """Calls already made sites: a notebook cell's, moved to the cell's own lines."""
+        calls = cls()
+        calls._sites = sites
+        return calls
+
     def __bool__(self) -> bool:
-        return bool(self._raw)
+        return bool(self._raw) or bool(self._sites)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, LogCalls) and self.sites() == other.sites()

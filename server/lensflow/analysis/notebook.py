@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from .facts import ScriptFacts, Span
+from .facts import LogCalls, ScriptFacts, Span
 
 # Cell magics whose body is still Python; any other `%%magic` cell is not Python at all.
 _PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun"})
@@ -100,4 +100,5 @@ def cell_facts(notebook: ScriptFacts, first: int, end: int) -> ScriptFacts:
     """The notebook's facts as one cell (lines [first, end) of the joined script) sees them:
     names (experiment, model, imports) stay notebook-wide, positions are the cell's own."""
     moved: ScriptFacts = _moved(notebook, first, end)
-    return moved
+    # The log calls are kept as byte offsets until asked for: they move as sites.
+    return dataclasses.replace(moved, log_calls=LogCalls.of(_moved(notebook.log_sites, first, end)))

@@ -1,4 +1,5 @@
-"""The workflow at the cursor, for editors without lenses, and quick fixes for diagnostics.
+"""The workflow at the cursor, for editors without lenses, and quick fixes for diagnostics,
+in scripts and in notebook cells.
 
 LSP method: textDocument/codeAction.
 """
@@ -14,6 +15,7 @@ from lsprotocol import types
 from ..analysis import ScriptFacts, Span
 from .diagnostics import active_problems
 from .lenses import last_run, model_name_for, to_range
+from .notebooks import facts_and_target
 from .serving_lenses import resolve_deploy, service_commands
 
 if TYPE_CHECKING:
@@ -58,10 +60,11 @@ def register(server: LensflowServer) -> None:
     async def code_action(
         ls: LensflowServer, params: types.CodeActionParams
     ) -> list[types.CodeAction]:
-        uri = params.text_document.uri
-        facts = ls.facts(uri)
-        if facts is None:
+        found = facts_and_target(ls, params.text_document.uri)
+        if found is None:
             return []
+        # In a notebook cell, fixes edit the cell and commands run the notebook.
+        (facts, uri), here = found, params.text_document.uri
         actions: list[types.CodeAction] = []
         for problem in active_problems(ls, facts):
             if not problem.fix or not _overlaps(problem.span, params.range):
@@ -73,7 +76,7 @@ def register(server: LensflowServer) -> None:
                 types.CodeAction(
                     title=problem.fix_title,
                     kind=types.CodeActionKind.QuickFix,
-                    edit=types.WorkspaceEdit(changes={uri: edits}),
+                    edit=types.WorkspaceEdit(changes={here: edits}),
                     is_preferred=True,
                 )
             )

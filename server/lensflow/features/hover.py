@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from ..history import LOAD_LIMIT, Point, ScriptRuns, format_number, lower_is_better
+from .notebooks import facts_and_target
 
 if TYPE_CHECKING:
     from lensflow_protocol.tracking import RunInfo
@@ -138,11 +139,12 @@ def _markdown_ok(ls: LensflowServer) -> bool:
 
 
 async def hover_at(ls: LensflowServer, uri: str, position: types.Position) -> types.Hover | None:
-    facts = ls.facts(uri)
-    if facts is None or not facts.log_sites:
+    found = facts_and_target(ls, uri)
+    if found is None or not found[0].log_sites:
         return None
+    facts, target = found  # a notebook cell's history is its notebook's
     site = site_at(facts, position.line, position.character)
-    script = ls.script_key(uri) if site is not None and site.key else None
+    script = ls.script_key(target) if site is not None and site.key else None
     if site is None or site.key is None or script is None:
         return None
     runs = await ls.history.fresh(script, HOVER_WAIT_S)

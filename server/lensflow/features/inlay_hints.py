@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from .hover import value_text, when
+from .notebooks import facts_and_target
 
 if TYPE_CHECKING:
     from ..analysis import ScriptFacts
@@ -54,10 +55,11 @@ def build_hints(
 
 
 def inlay_hints(ls: LensflowServer, uri: str, range_: types.Range) -> list[types.InlayHint]:
-    facts = ls.facts(uri)
-    if facts is None or not facts.log_sites:
+    found = facts_and_target(ls, uri)
+    if found is None or not found[0].log_sites:
         return []
-    script = ls.script_key(uri)
+    facts, target = found  # a notebook cell's values are its notebook's
+    script = ls.script_key(target)
     runs = ls.history.known(script) if script is not None else None
     if runs is None:
         return []  # loading (or the store cannot be read); a refresh follows a load

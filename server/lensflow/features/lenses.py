@@ -17,7 +17,7 @@ from lsprotocol import types
 
 from ..analysis import ScriptFacts, Span
 from .compare import compare_lenses, remember_previous
-from .notebooks import facts_for_cell
+from .notebooks import facts_and_target
 from .serving_lenses import resolve_deploy, serving_lenses
 
 if TYPE_CHECKING:
@@ -145,11 +145,11 @@ async def resolve_lens(ls: LensflowServer, lens: types.CodeLens) -> types.CodeLe
 def register(server: LensflowServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
     def code_lens(ls: LensflowServer, params: types.CodeLensParams) -> list[types.CodeLens]:
-        uri = params.text_document.uri
-        facts = ls.facts(uri)
-        if facts is None and (in_notebook := facts_for_cell(ls, uri)) is not None:
-            facts, uri = in_notebook  # a notebook's cell: its lenses run the notebook
-        if facts is None or (not facts.uses_mlflow and facts.track_anchor is None):
+        found = facts_and_target(ls, params.text_document.uri)
+        if found is None:
+            return []
+        facts, uri = found  # a notebook's cell: its lenses run the notebook
+        if not facts.uses_mlflow and facts.track_anchor is None:
             return []
         return build_lenses(ls, facts, uri)
 

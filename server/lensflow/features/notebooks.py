@@ -2,9 +2,10 @@
 
 LSP methods: notebookDocument/didOpen, notebookDocument/didChange, notebookDocument/didClose
 (pygls keeps the notebooks and their cells' text documents); textDocument/publishDiagnostics for
-cells. Lenses on cells are served by `lenses` through `facts_for_cell`: the code cells are read
-as one script (imports and `set_experiment` may sit in another cell), each cell gets the facts on
-its own lines, and commands name the notebook's file, which `lensflow.trackRun` executes.
+cells. Lenses, code actions, hovers and inlay hints in cells find their facts through
+`facts_and_target`: the code cells are read as one script (imports and `set_experiment` may sit
+in another cell), each cell gets the facts on its own lines, and commands and run history name
+the notebook's file, which `lensflow.trackRun` executes.
 """
 
 from __future__ import annotations
@@ -60,6 +61,13 @@ def facts_for_cell(ls: LensflowServer, uri: str) -> tuple[ScriptFacts, str] | No
         if unquote(cell_uri) == unquote(uri):
             return facts, notebook.uri
     return None
+
+
+def facts_and_target(ls: LensflowServer, uri: str) -> tuple[ScriptFacts, str] | None:
+    """The facts of an open script or notebook cell, and the uri its commands and run history
+    name: the script itself, or the cell's notebook."""
+    facts = ls.facts(uri)
+    return (facts, uri) if facts is not None else facts_for_cell(ls, uri)
 
 
 def _publish(ls: LensflowServer, notebook: types.NotebookDocument | None) -> None:
