@@ -110,6 +110,24 @@ def test_log_metrics_and_log_params_give_one_site_per_literal_key() -> None:
     assert sites[4].span == Span(8, 0, 8, 36)
 
 
+def test_log_functions_imported_under_another_name() -> None:
+    source = (
+        "import mlflow\n"
+        "from mlflow import log_metric as lm, log_params as lps\n"
+        "from other import log_param\n"
+        "lm('mse', 1)\n"
+        "film('x', 2)\n"  # the alias inside a longer name
+        "x.lm('no', 3)\n"  # another object's lm
+        "lps({'alpha': 1})\n"
+        "log_param('not mlflow', 4)\n"
+    )
+    sites = analyze(source).log_sites
+    assert [(s.kind, s.key, s.span.start_line) for s in sites] == [
+        ("metric", "mse", 3),
+        ("param", "alpha", 6),
+    ]
+
+
 def test_log_sites_count_utf16_columns() -> None:
     source = "import mlflow\nmlflow.log_param('naïve', '😀')  # ü\n"
     (site,) = analyze(source).log_sites

@@ -178,7 +178,14 @@ def _log_calls(tree: Tree, data: bytes, script: _Script) -> LogCalls:
     byte offsets are kept: `LogCalls` makes positions and keys of them when first asked.
     """
     root, found = tree.root_node, list[RawLogCall]()
-    for m in _LOG_NAME.finditer(data):
+    # `from mlflow import log_metric as lm`: the alias is searched for too
+    aliases = [
+        re.escape(name.encode())
+        for name, qual in script.names.items()
+        if qual in _LOG_KINDS and not _LOG_NAME.fullmatch(name.encode())
+    ]
+    names = re.compile(b"|".join([_LOG_NAME.pattern, *aliases])) if aliases else _LOG_NAME
+    for m in names.finditer(data):
         start, end = m.span()
         node = root.descendant_for_byte_range(start, end)
         if node is None or node.start_byte != start or node.end_byte != end:
@@ -196,11 +203,12 @@ def _log_calls(tree: Tree, data: bytes, script: _Script) -> LogCalls:
         call = func.parent
         if call is None or call.type != "call" or call.start_byte != func.start_byte:
             continue
-        kind = _LOG_KINDS.get(script.qualify(owner, m[0].decode()))
+        qual = script.qualify(owner, m[0].decode())
+        kind = _LOG_KINDS.get(qual)
         args = call.child_by_field_name("arguments")
         if kind is None or args is None or args.type != "argument_list":
             continue
-        if m[0].endswith(b"s"):
+        if qual.endswith("s"):
             found += _dict_keys(kind, call, args)
             continue
         key = _arg(args, 0, "key")
