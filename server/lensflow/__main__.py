@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     import atexit
 
     from .server import build_server
-    from .workspaces.runner import kill_all
+    from .workspaces.tracking.runner import kill_all
 
     atexit.register(kill_all)
     server = build_server()

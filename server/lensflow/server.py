@@ -21,7 +21,7 @@ from .analysis import AnalysisCache, ScriptFacts
 from .commands import LensflowProtocol
 from .history import LOAD_LIMIT, RunHistory
 from .paths import uri_to_path
-from .workspaces.uris import redacted
+from .workspaces.tracking.uris import redacted
 
 if TYPE_CHECKING:
     from lensflow_protocol.deployment import ServiceInfo

@@ -236,7 +236,7 @@ async def test_training_child_gets_uri_and_token(
     ws: AzureMLWorkspace, sdk: FakeSdk, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ):
     from lensflow.workspaces.base import TrackRequest
-    from lensflow.workspaces.mlflow_workspace import MlflowWorkspace
+    from lensflow.workspaces.tracking.mlflow_workspace import MlflowWorkspace
 
     seen = {}
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 from lensflow.workspaces.local.supervisor import pid_alive
-from lensflow.workspaces.orphans import END_REASON_TAG, PROCESS_TAG, process_gone
+from lensflow.workspaces.tracking.orphans import END_REASON_TAG, PROCESS_TAG, process_gone
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
@@ -88,7 +88,7 @@ async def test_server_and_run_killed_9_closed_at_next_start(project: Path) -> No
     tag = store.get_run(run_id).data.tags[PROCESS_TAG]
     assert json.loads(tag)["pid"] == bootstrap and not process_gone(tag)
 
-    from lensflow.workspaces.mlflow_store import MlflowStore
+    from lensflow.workspaces.tracking.mlflow_store import MlflowStore
 
     live = MlflowStore(f"sqlite:///{home / 'mlflow.db'}")
     assert live.close_orphaned_runs() == []  # a live run is never closed

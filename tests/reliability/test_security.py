@@ -437,7 +437,7 @@ def test_no_process_starts_through_a_shell(workflow: Workflow) -> None:
         return any(all(n in s for n in needles) for s in started)
 
     # The hook saw every kind of start the workflow makes (so it would see a shell too):
-    assert seen("-m", "lensflow.workspaces.store_worker")  # server → store worker
+    assert seen("-m", "lensflow.workspaces.tracking.store_worker")  # server → store worker
     assert seen("run_bootstrap.py", "train.py")  # server → training run
     assert seen("-m", "supervisor.supervisord")  # deployments → supervisord
     assert seen("supervisor.py", "--reap-env")  # supervisord → launcher (os.exec)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from lensflow.workspaces.compare_table import (
+from lensflow.workspaces.insight.compare_table import (
     best_runs,
     choose_metric,
     choose_param,

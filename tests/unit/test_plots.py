@@ -1,11 +1,12 @@
-"""The plot child: a real `python -m lensflow.workspaces.plots` writes an SVG, or says why not."""
+"""The plot child: a real `python -m lensflow.workspaces.insight.plots` writes an SVG, or
+says why not."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from lensflow.workspaces.plots import PlotSpec, Point, draw
+from lensflow.workspaces.insight.plots import PlotSpec, Point, draw
 
 SVG = "{http://www.w3.org/2000/svg}"
 

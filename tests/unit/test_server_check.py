@@ -6,7 +6,7 @@ import socket
 import time
 
 import pytest
-from lensflow.workspaces.server_check import check_server
+from lensflow.workspaces.tracking.server_check import check_server
 from lensflow_protocol.errors import Unreachable
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from lensflow.workspaces.uris import is_server_uri, redacted
+from lensflow.workspaces.tracking.uris import is_server_uri, redacted
 
 
 @pytest.mark.parametrize(

@@ -99,7 +99,7 @@ async def _fill(ls: LensflowServer, uri: str, script: str) -> None:
 def register(server: LensflowServer) -> None:
     @commands.register(server, names.COMPARE_RUNS)
     async def compare_runs(ls: LensflowServer, args: CompareRunsArgs) -> CompareRunsResult:
-        from ..workspaces.compare import compare_runs
+        from ..workspaces.insight.compare import compare_runs
 
         if args.script is not None:
             args = args.model_copy(update={"script": str(script_path(args.script, ls.root))})

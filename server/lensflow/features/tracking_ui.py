@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from lensflow_protocol.insight import OpenTrackingUiArgs, OpenTrackingUiResult
 
     from ..server import LensflowServer
-    from ..workspaces.tracking_ui import TrackingUi
+    from ..workspaces.insight.tracking_ui import TrackingUi
 
 # One set of UI servers per language server; the domain module loads on first use only.
 _UIS: weakref.WeakKeyDictionary[LensflowServer, TrackingUi] = weakref.WeakKeyDictionary()
@@ -26,7 +26,7 @@ _UIS: weakref.WeakKeyDictionary[LensflowServer, TrackingUi] = weakref.WeakKeyDic
 
 def _uis(ls: LensflowServer) -> TrackingUi:
     if ls not in _UIS:
-        from ..workspaces.tracking_ui import TrackingUi
+        from ..workspaces.insight.tracking_ui import TrackingUi
 
         _UIS[ls] = TrackingUi()
     return _UIS[ls]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 # The tag the local store keeps on runs and models; Azure models and services carry it too.
-from ..mlflow_store import SCRIPT_TAG as SCRIPT_TAG
+from ..tracking.mlflow_store import SCRIPT_TAG as SCRIPT_TAG
 
 AuthMode = Literal["auto", "servicePrincipal", "cli", "msi", "interactive"]
 

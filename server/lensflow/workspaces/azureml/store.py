@@ -11,7 +11,7 @@ import asyncio
 import os
 from typing import TYPE_CHECKING
 
-from ..store_client import StoreClient
+from ..tracking.store_client import StoreClient
 
 if TYPE_CHECKING:
     from .calls import TrackingCache

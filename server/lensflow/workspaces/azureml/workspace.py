@@ -31,7 +31,7 @@ from lensflow_protocol.tracking import (
 )
 
 from ..base import RunEvents, TrackRequest
-from ..mlflow_workspace import MlflowWorkspace
+from ..tracking.mlflow_workspace import MlflowWorkspace
 from .calls import COMMAND_BUDGET_S, SdkCalls, TrackingCache
 from .errors import deadline_error
 from .interface import SCRIPT_TAG, AuthMode, AzureSdk, Tracking

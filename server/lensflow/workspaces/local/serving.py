@@ -30,7 +30,7 @@ from ..base import DeployEvents
 from ..endpoint import example_body, invoke
 
 if TYPE_CHECKING:
-    from ..store_client import StoreClient
+    from ..tracking.store_client import StoreClient
     from .deployments import LocalDeployments
 
 

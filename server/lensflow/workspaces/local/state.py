@@ -20,10 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lensflow.scoring.config import CONFIG_ENV, write_config, write_keys
 from lensflow_protocol.deployment import ClusterInfo, ClusterPurpose, ServiceInfo, ServiceState
 from lensflow_protocol.errors import StoreError
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from lensflow.scoring.config import CONFIG_ENV, write_config, write_keys
 
 from .supervisor import Program
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from lensflow_protocol.errors import StoreError
 from lensflow_protocol.settings import WorkspaceInfo
 
-from ..mlflow_workspace import MlflowWorkspace
-from ..uris import is_server_uri
+from ..tracking.mlflow_workspace import MlflowWorkspace
+from ..tracking.uris import is_server_uri
 from .serving import LocalServing
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from lensflow_protocol.errors import StoreError, Unreachable
 
-from .local.supervisor import tail_file
+from ..local.supervisor import tail_file
 
 log = logging.getLogger(__name__)
 HOST = "127.0.0.1"

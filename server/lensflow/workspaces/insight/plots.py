@@ -1,6 +1,6 @@
 """The comparison plot (SVG), drawn by matplotlib in a child process of its own.
 
-    python -m lensflow.workspaces.plots < spec.json
+    python -m lensflow.workspaces.insight.plots < spec.json
 
 matplotlib and numpy must never load into the editor's server, so the server calls `draw()`,
 which runs this module as a child and hands it the numbers already gathered. The child needs
@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-MODULE = "lensflow.workspaces.plots"
+MODULE = "lensflow.workspaces.insight.plots"
 TIMEOUT_S = 60.0
 
 

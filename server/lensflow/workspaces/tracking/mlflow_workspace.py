@@ -25,7 +25,7 @@ from lensflow_protocol.tracking import (
     TrackRunResult,
 )
 
-from .base import RunEvents, TrackRequest, Workspace
+from ..base import RunEvents, TrackRequest, Workspace
 from .runner import RunOutcome, RunRequest, run_script
 from .server_check import check_server
 from .store_client import StoreClient

@@ -52,7 +52,7 @@ class StoreClient:
                 self._proc = await asyncio.create_subprocess_exec(
                     sys.executable,
                     "-m",
-                    "lensflow.workspaces.store_worker",
+                    "lensflow.workspaces.tracking.store_worker",
                     self.tracking_uri,
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,

@@ -15,12 +15,12 @@ from lensflow_protocol.errors import Conflict, NotFound, Unsupported
 from lensflow_protocol.insight import OpenTrackingUiArgs, OpenTrackingUiResult
 from lensflow_protocol.tracking import ListRunsArgs
 
+from ..local import LocalWorkspace
+from ..tracking.uris import is_server_uri
 from . import ui_server
-from .local import LocalWorkspace
-from .uris import is_server_uri
 
 if TYPE_CHECKING:
-    from .base import Workspace
+    from ..base import Workspace
 
 log = logging.getLogger(__name__)
 STUDIO = "https://ml.azure.com"

@@ -28,7 +28,7 @@ from .compare_table import (
 from .plots import PlotSpec, Point, draw
 
 if TYPE_CHECKING:
-    from .base import Workspace
+    from ..base import Workspace
 
 log = logging.getLogger(__name__)
 

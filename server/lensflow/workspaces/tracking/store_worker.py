@@ -1,6 +1,6 @@
 """Serves `MlflowStore` calls in a process of their own.
 
-    python -m lensflow.workspaces.store_worker TRACKING_URI
+    python -m lensflow.workspaces.tracking.store_worker TRACKING_URI
 
 
 mlflow, pandas, SQLAlchemy and friends weigh ~200 MB; loaded in the editor's server they would
