@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("pygls.protocol.json_rpc").addFilter(_answered_errors_in_one_line)
     import atexit
 
-    from .server import build_server
+    from .app import build_server
     from .workspaces.tracking.runner import kill_all
 
     atexit.register(kill_all)
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     import gc
 
     gc.freeze()
-    from .transport import RECURSION_LIMIT, FrameReader
+    from .lsp.transport import RECURSION_LIMIT, FrameReader
 
     sys.setrecursionlimit(RECURSION_LIMIT)
     if ns.tcp:

@@ -28,6 +28,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .latest_runs import LatestLoader, LatestRuns
+
 if TYPE_CHECKING:
     from lensflow_protocol.tracking import RunInfo
 
@@ -128,12 +130,19 @@ class _Entry:
 
 
 class RunHistory:
-    """Per-script runs, loaded once on first need, reloaded when a run of the script ends."""
+    """Per-script runs, loaded once on first need, reloaded when a run of the script ends;
+    and, in `latest`, the short newest-first list the lenses show."""
 
-    def __init__(self, load: Loader, on_change: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        load: Loader,
+        on_change: Callable[[str], None] | None = None,
+        load_latest: LatestLoader | None = None,
+    ) -> None:
         self._load = load
         self.on_change = on_change
         self._entries: dict[str, _Entry] = {}
+        self.latest = LatestRuns(load_latest or (lambda script, _limit: load(script)))
 
     def known(self, script: str) -> ScriptRuns | None:
         """What is cached (perhaps from before the last run), never waiting; starts a load
@@ -173,6 +182,7 @@ class RunHistory:
 
     def run_ended(self, script: str) -> None:
         """A run of the script ended: reload it now if anyone asked for it before."""
+        self.latest.forget(script)
         entry = self._entries.get(script)
         if entry is None:
             return
@@ -183,6 +193,7 @@ class RunHistory:
     def clear(self) -> None:
         """Settings changed (another store): forget every script's runs and read again those
         someone asked for; loads in flight are ignored."""
+        self.latest.forget()
         old, self._entries = self._entries, {}
         for script, entry in old.items():
             new = self._entries[script] = _Entry(started_at=time.monotonic())

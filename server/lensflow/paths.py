@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from lensflow_protocol.errors import InvalidPath, NotFound
+from lensflow_protocol.errors import InvalidPath, LensflowError, NotFound
 
 SCRIPT_SUFFIXES = (".py", ".ipynb")
 
@@ -45,3 +45,11 @@ def resolve_script(script: str, root: Path) -> Path:
             script=str(path),
         )
     return path
+
+
+def script_key(uri: str) -> str | None:
+    """The key a document's runs are kept under: its resolved path (None if not a file)."""
+    try:
+        return str(uri_to_path(uri).resolve())
+    except LensflowError:
+        return None

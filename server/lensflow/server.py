@@ -1,14 +1,16 @@
-"""The typed language server: settings, the active workspace, and per-document analyses.
+"""The typed language server: settings, the active workspace, and the owners of shared state.
 
-Features live in `lensflow.features`, one concern per module, each wired in by `register()`.
-Nothing heavy is imported here: mlflow loads in the workspace's store thread on first use.
+It owns the open documents' facts (`documents`), each script's runs (`history`) and the
+workspace's services (`services`); features reach them through it. It knows no feature: the
+server is assembled in `app`. Nothing heavy is imported here: mlflow loads in the workspace's
+store worker on first use.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,14 +19,16 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from . import __version__
-from .analysis import AnalysisCache, ScriptFacts
-from .commands import LensflowProtocol
+from .documents import Documents
 from .history import LOAD_LIMIT, RunHistory
+from .lsp.jsonrpc import LensflowProtocol
+from .lsp.utils import in_background, refresh_lenses
 from .paths import uri_to_path
+from .services import ServiceMonitor
 from .workspaces.tracking.uris import redacted
 
 if TYPE_CHECKING:
-    from lensflow_protocol.deployment import ServiceInfo
+    from lensflow_protocol.deployment import ListServicesResult
     from lensflow_protocol.settings import Settings
     from lensflow_protocol.tracking import RunInfo
 
@@ -47,20 +51,17 @@ class LensflowServer(LanguageServer):
         # Validated on first use: pydantic stays off the path to the `initialize` reply.
         self._raw_settings: Any = None
         self._settings: Settings | None = None
-        self.analyses = AnalysisCache()
-        # Newest run per script path, for lenses; None = asked, and there is none.
-        self.last_runs: dict[str, RunInfo | None] = {}
-        # Each script's runs for hovers and inlay hints, reloaded when a run of it ends.
-        self.history = RunHistory(self._script_runs)
         self._workspace: Workspace | None = None
-        # cancel event -> task of each trackRun in flight, so shutdown can end them cleanly.
-        self.runs_in_flight: dict[asyncio.Event, asyncio.Task[Any]] = {}
-        # Last reported state per service, so each change is sent once.
-        self.service_states: dict[str, str] = {}
-        # The workspace's services as last seen by the monitor: lenses read this, cheaply.
-        self.services: dict[str, ServiceInfo] = {}
-        self._monitor: asyncio.Task[None] | None = None
-        self.cleanups_in_flight = 0
+        # Called after every workspace/didChangeConfiguration (diagnostics publish again).
+        self.after_configuration: list[Callable[[], None]] = []
+        self.documents = Documents(lambda: self.workspace)
+        self.history = RunHistory(
+            lambda script: self._script_runs(script, LOAD_LIMIT),
+            load_latest=self._script_runs,
+        )
+        self.services = ServiceMonitor(
+            self._list_services, self.protocol.notify, lambda: refresh_lenses(self)
+        )
 
     # --- settings and workspace ----------------------------------------------------------
     @property
@@ -95,22 +96,31 @@ class LensflowServer(LanguageServer):
             log.info("workspace: %s", self._workspace.display_name)
         return self._workspace
 
-    def start_monitor(self) -> None:
-        """Watch services for crashes and recoveries, from the first deployment command on."""
-        if self._monitor is None or self._monitor.done():
-            from .features.deployment import monitor_services
-
-            self._monitor = asyncio.ensure_future(monitor_services(self))
-
     def warm(self) -> None:
         """Get the workspace's slow parts going before the first command needs them."""
         try:
             workspace = self.active_workspace()
         except LensflowError:
             return  # the first command will say what is wrong
-        task = asyncio.ensure_future(workspace.warm())
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        self.start_monitor()
+        in_background(workspace.warm())
+        self.services.start()
+
+    def initial_settings(self, raw: Any) -> None:
+        self._raw_settings = raw
+
+    def apply_settings(self, raw: Any) -> bool:
+        """Takes new settings from the client, if they are valid; True when they changed."""
+        settings = self._validated(raw)
+        if settings is None or settings == self.settings:
+            return False
+        self._settings = settings
+        self._workspace = None  # a run in flight keeps the workspace it started with
+        self.history.clear()
+        shown = settings.model_dump(exclude_none=True)
+        if settings.tracking_uri:
+            shown["tracking_uri"] = redacted(settings.tracking_uri)
+        log.info("settings: %s", shown)
+        return True
 
     def _validated(self, raw: Any) -> Settings | None:
         """Settings from a client's payload; invalid ones are refused whole, and said so."""
@@ -135,86 +145,15 @@ class LensflowServer(LanguageServer):
             )
             return None
 
-    def initial_settings(self, raw: Any) -> None:
-        self._raw_settings = raw
-
-    def apply_settings(self, raw: Any) -> bool:
-        """Takes new settings from the client, if they are valid; True when they changed."""
-        settings = self._validated(raw)
-        if settings is None or settings == self.settings:
-            return False
-        self._settings = settings
-        self._workspace = None  # a run in flight keeps the workspace it started with
-        self.last_runs.clear()
-        self.history.clear()
-        shown = settings.model_dump(exclude_none=True)
-        if settings.tracking_uri:
-            shown["tracking_uri"] = redacted(settings.tracking_uri)
-        log.info("settings: %s", shown)
-        return True
-
-    # --- documents -----------------------------------------------------------------------
-    def facts(self, uri: str) -> ScriptFacts | None:
-        """The syntax facts of an open Python document, one parse per version."""
-        if not uri.endswith(".py"):
-            return None
-        doc = self.workspace.get_text_document(uri)
-        return self.analyses.get(uri, doc.version, doc.source)
-
-    def forget_runs(self, script: str | None = None) -> None:
-        """Drop cached runs of one script (both views of it), or of all scripts."""
-        if script is None:
-            self.last_runs.clear()
-        else:
-            for key in (script, f"{script}\0finished"):
-                self.last_runs.pop(key, None)
-
-    async def _script_runs(self, script: str) -> list[RunInfo]:
+    # --- what the owners read from the workspace -------------------------------------------
+    async def _script_runs(self, script: str, limit: int) -> list[RunInfo]:
         from lensflow_protocol.tracking import ListRunsArgs
 
-        listed = await self.active_workspace().list_runs(
-            ListRunsArgs(script=script, limit=LOAD_LIMIT)
-        )
+        listed = await self.active_workspace().list_runs(ListRunsArgs(script=script, limit=limit))
         return listed.runs
 
-    def script_key(self, uri: str) -> str | None:
-        try:
-            return str(uri_to_path(uri).resolve())
-        except LensflowError:
-            return None
-
-
-def build_server() -> LensflowServer:
-    from .features import (
-        code_actions,
-        compare,
-        configuration,
-        deployment,
-        diagnostics,
-        hover,
-        inlay_hints,
-        lenses,
-        notebooks,
-        tracking,
-        tracking_ui,
-    )
-
-    server = LensflowServer()
-    for feature in (
-        configuration,
-        tracking,
-        deployment,
-        lenses,
-        code_actions,
-        diagnostics,
-        hover,
-        inlay_hints,
-        compare,
-        notebooks,
-        tracking_ui,
-    ):
-        feature.register(server)
-    return server
+    async def _list_services(self) -> ListServicesResult:
+        return await self.active_workspace().list_services(None)
 
 
 @functools.cache

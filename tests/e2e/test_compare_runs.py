@@ -178,7 +178,7 @@ async def test_compare_a_sweep(client: LanguageClient, project: Path) -> None:
 def test_bad_arguments_are_named(arguments: dict[str, Any], loc: list[Any]) -> None:
     """The -32602 field errors, as the server's own validation makes them (no server needed
     for each case: the next test sends a few over stdio)."""
-    from lensflow.commands import parse_arguments
+    from lensflow.lsp.commands import parse_arguments
     from lensflow_protocol.insight import CompareRunsArgs
     from pygls.exceptions import JsonRpcException
 

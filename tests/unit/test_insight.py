@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import pytest
 from lensflow import history
 from lensflow.analysis import LogSite, Span, analyze
-from lensflow.features.hover import best_metric_for, escape, render, site_at, when
+from lensflow.features.hover import best_metric_for, render, site_at
 from lensflow.features.inlay_hints import build_hints
 from lensflow.history import (
     RunHistory,
@@ -18,6 +18,7 @@ from lensflow.history import (
     format_number,
     lower_is_better,
 )
+from lensflow.views.runs import escape, when
 from lensflow_protocol.errors import NotSignedIn
 from lensflow_protocol.tracking import RunInfo
 

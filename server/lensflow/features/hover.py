@@ -15,25 +15,24 @@ first metric the script logs, when the script logs one, else nothing is marked.
 from __future__ import annotations
 
 import os
-import re
 import time
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from ..history import LOAD_LIMIT, Point, ScriptRuns, format_number, lower_is_better
-from .notebooks import facts_and_target
+from ..history import LOAD_LIMIT, Point, ScriptRuns, lower_is_better
+from ..lsp.feature import Feature, on
+from ..lsp.utils import markdown_ok, to_range
+from ..paths import script_key
+from ..views.runs import escape, value_text, when
 
 if TYPE_CHECKING:
     from lensflow_protocol.tracking import RunInfo
 
     from ..analysis import LogSite, ScriptFacts
-    from ..server import LensflowServer
 
 HOVER_WAIT_S = 1.5
 MAX_ROWS = 10
-PARAM_WIDTH = 40
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>|#])")
 
 
 def site_at(facts: ScriptFacts, line: int, character: int) -> LogSite | None:
@@ -43,32 +42,6 @@ def site_at(facts: ScriptFacts, line: int, character: int) -> LogSite | None:
         if (span.start_line, span.start_col) <= (line, character) <= (span.end_line, span.end_col):
             return site
     return None
-
-
-def escape(text: str) -> str:
-    """Text for a markdown table cell: no markup, no line break, no column break."""
-    return _MARKDOWN.sub(r"\\\1", " ".join(text.split()))
-
-
-def when(ms: int | None, now: float) -> str:
-    """A run's start as a person says it: just now, 5 min ago, 3 h ago, 2 d ago, 2026-05-01."""
-    if ms is None:
-        return "—"
-    seconds = max(0.0, now - ms / 1000)
-    if seconds < 60:
-        return "just now"
-    for unit, size, upto in (("min", 60, 3600), ("h", 3600, 86400), ("d", 86400, 7 * 86400)):
-        if seconds < upto:
-            return f"{int(seconds // size)} {unit} ago"
-    return time.strftime("%Y-%m-%d", time.localtime(ms / 1000))
-
-
-def value_text(value: float | str | None) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return format_number(value)
-    return value if len(value) <= PARAM_WIDTH else value[: PARAM_WIDTH - 1] + "…"
 
 
 def run_label(run: RunInfo) -> str:
@@ -132,38 +105,24 @@ def render(
     return "\n".join(lines)
 
 
-def _markdown_ok(ls: LensflowServer) -> bool:
-    text = ls.client_capabilities.text_document
-    formats = text.hover.content_format if text and text.hover else None
-    return not formats or types.MarkupKind.Markdown in formats
-
-
-async def hover_at(ls: LensflowServer, uri: str, position: types.Position) -> types.Hover | None:
-    found = facts_and_target(ls, uri)
-    if found is None or not found[0].log_sites:
-        return None
-    facts, target = found  # a notebook cell's history is its notebook's
-    site = site_at(facts, position.line, position.character)
-    script = ls.script_key(target) if site is not None and site.key else None
-    if site is None or site.key is None or script is None:
-        return None
-    runs = await ls.history.fresh(script, HOVER_WAIT_S)
-    if runs is None:  # still loading, or the store cannot be read: say nothing
-        return None
-    name = os.path.basename(script)
-    text = render(site.kind, site.key, name, runs, best_metric_for(site.kind, site.key, facts))
-    kind = types.MarkupKind.Markdown if _markdown_ok(ls) else types.MarkupKind.PlainText
-    span = site.span
-    return types.Hover(
-        contents=types.MarkupContent(kind=kind, value=text),
-        range=types.Range(
-            start=types.Position(line=span.start_line, character=span.start_col),
-            end=types.Position(line=span.end_line, character=span.end_col),
-        ),
-    )
-
-
-def register(server: LensflowServer) -> None:
-    @server.feature(types.TEXT_DOCUMENT_HOVER)
-    async def hover(ls: LensflowServer, params: types.HoverParams) -> types.Hover | None:
-        return await hover_at(ls, params.text_document.uri, params.position)
+class Hover(Feature):
+    @on(types.TEXT_DOCUMENT_HOVER)
+    async def hover(self, params: types.HoverParams) -> types.Hover | None:
+        found = self.server.documents.facts_and_target(params.text_document.uri)
+        if found is None or not found[0].log_sites:
+            return None
+        facts, target = found  # a notebook cell's history is its notebook's
+        position = params.position
+        site = site_at(facts, position.line, position.character)
+        script = script_key(target) if site is not None and site.key else None
+        if site is None or site.key is None or script is None:
+            return None
+        runs = await self.server.history.fresh(script, HOVER_WAIT_S)
+        if runs is None:  # still loading, or the store cannot be read: say nothing
+            return None
+        name = os.path.basename(script)
+        text = render(site.kind, site.key, name, runs, best_metric_for(site.kind, site.key, facts))
+        kind = types.MarkupKind.Markdown if markdown_ok(self.server) else types.MarkupKind.PlainText
+        return types.Hover(
+            contents=types.MarkupContent(kind=kind, value=text), range=to_range(site.span)
+        )

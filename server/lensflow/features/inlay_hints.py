@@ -9,22 +9,20 @@ The value is the one of the newest run that logged the key, whatever its status.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from .hover import value_text, when
-from .notebooks import facts_and_target
+from ..lsp.feature import Feature, on
+from ..lsp.utils import in_background, refresh_inlay_hints
+from ..paths import script_key
+from ..views.runs import value_text, when
 
 if TYPE_CHECKING:
     from ..analysis import ScriptFacts
     from ..history import ScriptRuns
     from ..server import LensflowServer
-
-log = logging.getLogger(__name__)
 
 
 def build_hints(
@@ -54,39 +52,23 @@ def build_hints(
     return hints
 
 
-def inlay_hints(ls: LensflowServer, uri: str, range_: types.Range) -> list[types.InlayHint]:
-    found = facts_and_target(ls, uri)
-    if found is None or not found[0].log_sites:
-        return []
-    facts, target = found  # a notebook cell's values are its notebook's
-    script = ls.script_key(target)
-    runs = ls.history.known(script) if script is not None else None
-    if runs is None:
-        return []  # loading (or the store cannot be read); a refresh follows a load
-    return build_hints(facts, runs, range_.start.line, range_.end.line)
+class InlayHints(Feature):
+    def __init__(self, server: LensflowServer) -> None:
+        super().__init__(server)
+        server.history.on_change = self.changed
 
+    def changed(self, script: str) -> None:
+        """A script's logged values changed: ask the client to re-query."""
+        in_background(refresh_inlay_hints(self.server))
 
-def _refresh_supported(ls: LensflowServer) -> bool:
-    workspace = ls.client_capabilities.workspace
-    return bool(workspace and workspace.inlay_hint and workspace.inlay_hint.refresh_support)
-
-
-async def _refresh(ls: LensflowServer) -> None:
-    try:
-        await ls.workspace_inlay_hint_refresh_async(None)
-    except Exception:  # the client may be gone
-        log.info("inlayHint refresh failed", exc_info=True)
-
-
-def register(server: LensflowServer) -> None:
-    def changed(script: str) -> None:
-        """A script's hints changed: ask the client to re-query."""
-        if _refresh_supported(server):
-            task = asyncio.ensure_future(_refresh(server))
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
-
-    server.history.on_change = changed
-
-    @server.feature(types.TEXT_DOCUMENT_INLAY_HINT, types.InlayHintOptions(resolve_provider=False))
-    def inlay_hint(ls: LensflowServer, params: types.InlayHintParams) -> list[types.InlayHint]:
-        return inlay_hints(ls, params.text_document.uri, params.range)
+    @on(types.TEXT_DOCUMENT_INLAY_HINT, types.InlayHintOptions(resolve_provider=False))
+    def inlay_hint(self, params: types.InlayHintParams) -> list[types.InlayHint]:
+        found = self.server.documents.facts_and_target(params.text_document.uri)
+        if found is None or not found[0].log_sites:
+            return []
+        facts, target = found  # a notebook cell's values are its notebook's
+        script = script_key(target)
+        runs = self.server.history.known(script) if script is not None else None
+        if runs is None:
+            return []  # loading (or the store cannot be read); a refresh follows a load
+        return build_hints(facts, runs, params.range.start.line, params.range.end.line)

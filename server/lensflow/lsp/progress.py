@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 if TYPE_CHECKING:
-    from .server import LensflowServer
+    from pygls.lsp.server import LanguageServer
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 class Progress:
     """One progress bar; a client's cancel sets `cancel`. A no-op where the client has none."""
 
-    def __init__(self, ls: LensflowServer, title: str, cancel: asyncio.Event) -> None:
+    def __init__(self, ls: LanguageServer, title: str, cancel: asyncio.Event) -> None:
         self._ls = ls
         self._title = title
         self._cancel = cancel

@@ -1,21 +1,24 @@
-"""Lenses for serving a script's model: `Create cluster` / `Deploy`, then `Invoke endpoint`
-and `Clean up` while a service of it exists.
+"""The serving commands of a script's model, as lenses and code actions show them: `Create
+cluster` / `Deploy` until a service of it exists, then `Invoke endpoint` and `Clean up`.
 
-Served through textDocument/codeLens and codeLens/resolve (wired in `lenses`). Which services
-exist comes from the service monitor's last look (`ls.services`), so building lenses never
-waits on the store; `Deploy` needs the registry and is resolved.
+Which services exist is what the service monitor saw last, so building these never waits on the
+store; `Deploy` needs the registry and the clusters, and is resolved.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from lensflow_protocol import names
 from lsprotocol import types
 
 if TYPE_CHECKING:
-    from ..server import LensflowServer
+    from lensflow_protocol.deployment import ServiceInfo
+
+    from ..analysis import ScriptFacts
+    from ..workspaces.base import Workspace
 
 DEFAULT_CLUSTER = "local-cluster"
 
@@ -29,11 +32,18 @@ def service_name_for(model_name: str) -> str:
     return f"{stem[:24].rstrip('-')}-service"
 
 
-def service_commands(ls: LensflowServer, uri: str) -> list[types.Command]:
+def model_name_for(facts: ScriptFacts, uri: str) -> str:
+    """The name the script registers its model under: its own, else `<stem>_model`."""
+    if facts.registered_model_name:
+        return facts.registered_model_name
+    stem = uri.rstrip("/").rsplit("/", 1)[-1].removesuffix(".py").removesuffix(".ipynb")
+    return f"{stem}_model"
+
+
+def service_commands(services: Iterable[ServiceInfo], script: str | None) -> list[types.Command]:
     """Invoke endpoint and Clean up for each service whose model came from this script."""
-    script = ls.script_key(uri)
     commands = []
-    for service in ls.services.values():
+    for service in services:
         if service.script != script:
             continue
         name = service.service_name
@@ -52,23 +62,13 @@ def service_commands(ls: LensflowServer, uri: str) -> list[types.Command]:
     return commands
 
 
-def serving_lenses(
-    ls: LensflowServer, model_name: str, where: types.Range, uri: str
-) -> list[types.CodeLens]:
-    commands = service_commands(ls, uri)
-    if not commands:
-        data = {"kind": "deploy", "uri": uri, "modelName": model_name}
-        return [types.CodeLens(range=where, data=data)]
-    return [types.CodeLens(range=where, command=command) for command in commands]
-
-
-async def resolve_deploy(ls: LensflowServer, data: dict[str, Any]) -> types.Command:
-    workspace = ls.active_workspace()
+async def resolve_deploy(
+    workspace: Workspace, script: str | None, model_name: str
+) -> types.Command:
+    """Deploy the script's model to the first ready cluster; else what must come first."""
     models = {m.name: m for m in (await workspace.list_models()).models}
     # The model this file registered: by a version from one of its runs, else by name.
-    script = ls.script_key(str(data.get("uri", "")))
     mine = [m.name for m in models.values() if any(v.script == script for v in m.versions)]
-    model_name = str(data["modelName"])
     if model_name not in mine and mine:
         model_name = mine[0]
     if model_name not in models:

@@ -1,18 +1,21 @@
-"""Wires contract commands into pygls: one argument object, validated by pydantic, and
-domain errors mapped to JSON-RPC errors (-32602 with field errors, -32000… with `data.kind`).
+"""The JSON-RPC hardening: every message gets an answer or a reason, and cancels reach commands.
 
-LSP method: workspace/executeCommand.
+pygls drops messages it cannot structure (leaving a request unanswered), lets an argument that
+looks like a message take over the whole request, answers an unknown command without field
+errors, and cancels a command's request without cancelling the command. `LensflowProtocol`
+fixes each of these; the server is built with it (`protocol_cls`).
+
+LSP methods: workspace/executeCommand (an unknown command), $/cancelRequest.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Awaitable, Callable, Generator
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Generator
+from typing import Any
 
-from lensflow_protocol.errors import INVALID_PARAMS, LensflowError
+from lensflow_protocol.errors import INVALID_PARAMS
 from pygls.exceptions import (
     JsonRpcException,
     JsonRpcInvalidParams,
@@ -21,14 +24,12 @@ from pygls.exceptions import (
 )
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
-if TYPE_CHECKING:
-    from lensflow_protocol.base import WireModel
-
-    from .server import LensflowServer
-
 log = logging.getLogger(__name__)
-A = TypeVar("A", bound="WireModel")
-Handler = Callable[["LensflowServer", A], Awaitable["WireModel"]]
+
+
+def invalid_params(message: str, errors: list[dict[str, Any]]) -> JsonRpcException:
+    """-32602 with pydantic-style field errors in `data.errors`."""
+    return JsonRpcException(message=message, code=INVALID_PARAMS, data={"errors": errors})
 
 
 class LensflowProtocol(LanguageServerProtocol):
@@ -133,70 +134,3 @@ class LensflowProtocol(LanguageServerProtocol):
         if error.data is not None:
             answer["data"] = error.data
         self._send_data({"jsonrpc": "2.0", "id": msg_id, "error": answer})
-
-
-def invalid_params(message: str, errors: list[dict[str, Any]]) -> JsonRpcException:
-    return JsonRpcException(message=message, code=INVALID_PARAMS, data={"errors": errors})
-
-
-def parse_arguments(model: type[A], command: str, raw: tuple[Any, ...]) -> A:
-    """`arguments` must be one JSON object (or nothing, for commands with no required field)."""
-    if len(raw) > 1:
-        raise invalid_params(
-            f"{command} takes exactly one argument object, got {len(raw)} arguments.",
-            [{"loc": [], "msg": "expected exactly one argument object", "type": "arguments"}],
-        )
-    value = raw[0] if raw else {}
-    if not isinstance(value, dict):
-        raise invalid_params(
-            f"{command} takes one JSON object as its argument, not {type(value).__name__}.",
-            [{"loc": [], "msg": "expected a JSON object", "type": "model_type"}],
-        )
-    from pydantic import ValidationError
-
-    try:
-        # Strict, as the JSON Schema says: "5" is no integer, 1 no boolean (lax mode took
-        # cleanUp's {"all": 1} for all: true).
-        return model.model_validate(value, strict=True)
-    except ValidationError as exc:
-        # Via JSON: pydantic's error list may hold objects that don't serialise, and echoing
-        # the input back could leak secrets or NULs.
-        errors = json.loads(exc.json(include_url=False, include_input=False, include_context=False))
-        fields = ", ".join(".".join(str(p) for p in e["loc"]) or "(root)" for e in errors[:5])
-        raise invalid_params(f"Invalid arguments for {command}: {fields}", errors) from None
-
-
-def domain_error(exc: LensflowError) -> JsonRpcException:
-    return JsonRpcException(message=exc.message, code=exc.code, data=exc.data())
-
-
-def register(server: LensflowServer, name: str) -> Callable[[Handler[A]], Handler[A]]:
-    """Registers `handler(ls, args)` as contract command `name`."""
-
-    def decorate(handler: Handler[A]) -> Handler[A]:
-        async def execute(ls: LensflowServer, *raw: Any) -> dict[str, Any]:
-            from lensflow_protocol.registry import COMMANDS
-
-            args = parse_arguments(COMMANDS[name].arguments, name, raw)
-            protocol = ls.protocol
-            request_id = protocol.current_request_id()
-            task = asyncio.current_task()
-            if request_id is not None and task is not None:
-                protocol.command_tasks[request_id] = task
-            try:
-                result = await handler(ls, args)  # type: ignore[arg-type]
-            except LensflowError as exc:
-                log.info("%s: %s (%s)", name, exc.message, exc.kind.value)
-                raise domain_error(exc) from None
-            finally:
-                protocol.command_tasks.pop(request_id, None)
-            return result.wire()
-
-        # pygls resolves a command's type hints to structure its arguments; ours are raw JSON
-        # (validated above), and "LensflowServer" only exists for the type checker.
-        execute.__annotations__ = {}
-        execute.__name__ = execute.__qualname__ = handler.__name__
-        server.command(name)(execute)
-        return handler
-
-    return decorate

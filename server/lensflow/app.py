@@ -1,0 +1,64 @@
+"""Assembles the server: the one place that knows every feature.
+
+Each feature is made with the server and installed (its named handlers handed to pygls); at
+the client's `shutdown`, each is asked to end what it started, runs first, so every run is
+recorded KILLED rather than left RUNNING.
+
+LSP method: shutdown.
+"""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from .features.code_actions import CodeActions
+from .features.compare import Compare
+from .features.configuration import Configuration
+from .features.deployment import Deployment
+from .features.diagnostics import Diagnostics
+from .features.hover import Hover
+from .features.inlay_hints import InlayHints
+from .features.lenses import Lenses
+from .features.notebooks import Notebooks
+from .features.tracking import Tracking
+from .features.tracking_ui import TrackingUi
+from .lsp.feature import Feature, install, on
+from .server import LensflowServer
+
+FEATURES: tuple[type[Feature], ...] = (
+    Tracking,  # first: see Lifecycle
+    Configuration,
+    Deployment,
+    Lenses,
+    CodeActions,
+    Diagnostics,
+    Hover,
+    InlayHints,
+    Compare,
+    Notebooks,
+    TrackingUi,
+)
+
+
+class Lifecycle(Feature):
+    """Ends the features' work at `shutdown`, in the order they were made."""
+
+    def __init__(self, server: LensflowServer, features: list[Feature]) -> None:
+        super().__init__(server)
+        self.features = features
+
+    @on(types.SHUTDOWN)
+    async def shutdown_all(self, params: None) -> None:
+        first, *rest = self.features  # Tracking: its runs must end before requests are cut
+        await first.shutdown()
+        self.server.protocol.cancel_pending_requests()
+        for feature in rest:
+            await feature.shutdown()
+
+
+def build_server() -> LensflowServer:
+    server = LensflowServer()
+    features = [make(server) for make in FEATURES]
+    for feature in [*features, Lifecycle(server, features)]:
+        install(server, feature)
+    return server
