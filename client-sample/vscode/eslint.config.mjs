@@ -7,6 +7,11 @@ export default defineConfig(
   { ignores: ["out/", "node_modules/", "*.vsix"] },
   js.configs.recommended,
   {
+    // The generator's Node scripts (plain ESM, not type-checked).
+    files: ["scripts/**/*.mjs"],
+    languageOptions: { globals: { process: "readonly", console: "readonly", URL: "readonly" } },
+  },
+  {
     files: ["**/*.ts"],
     extends: [tseslint.configs.strictTypeChecked],
     languageOptions: {

@@ -1,10 +1,14 @@
 """The VS Code extension (client-sample/vscode): installed from its committed package-lock.json,
 then type-checked (strict), linted (ESLint 9 + typescript-eslint), unit-tested under Node
 (palette entries for every command of the committed schema, their argument objects validated
-against it, error formatting, settings, status bar) and built. No VS Code is downloaded."""
+against it, error formatting, settings, status bar) and built. No VS Code is downloaded.
+
+Its wire types (src/core/protocol.ts) are generated from the committed schema by the Node
+client's generator and committed: the file must be exactly what the generator makes now."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -16,6 +20,7 @@ from tests.clients.node_tools import run as run_in
 from tests.conftest import REPO
 
 EXTENSION = REPO / "client-sample" / "vscode"
+GENERATED = EXTENSION / "src" / "core" / "protocol.ts"
 
 
 def run(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -49,3 +54,42 @@ def test_unit_tests(installed: Path) -> None:
 def test_build(installed: Path) -> None:
     check(run("run", "build", timeout=120), "npm run build")
     assert (EXTENSION / "out" / "src" / "extension.js").is_file()
+
+
+def test_generated_protocol_is_up_to_date(installed: Path) -> None:
+    """The committed src/core/protocol.ts is byte for byte what `npm run gen` makes of the schema
+    now."""
+    done = run("run", "gen:check", timeout=120)
+    check(done, "npm run gen:check (src/core/protocol.ts is stale: run `npm run gen`)")
+    assert "is up to date" in done.stdout, done.stdout
+
+
+def test_gen_check_fails_when_the_schema_changes(installed: Path, tmp_path: Path) -> None:
+    """Drift is caught: a schema without RunInfo.runName no longer matches the committed file,
+    and the check reports it without rewriting the file."""
+    before = GENERATED.read_bytes()
+    schema = json.loads(SCHEMA.read_text())
+    del schema["$defs"]["RunInfo"]["properties"]["runName"]
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(schema))
+    done = run("run", "gen:check", "--", str(edited), timeout=120)
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert "run `npm run gen`" in done.stderr, done.stderr
+    assert "runName" in done.stderr, done.stderr
+    assert GENERATED.read_bytes() == before
+
+
+def test_generator_is_the_node_clients(installed: Path) -> None:
+    """One generator for both clients: the extension's script runs client-sample/node's, with
+    the same json-schema-to-typescript (and prettier, which formats its output) locked."""
+    script = (EXTENSION / "scripts" / "gen-protocol.mjs").read_text()
+    assert '"node", "scripts", "gen-types.mjs"' in script
+    assert "compile(" not in script  # no second copy of the generator's logic
+    locks = [
+        json.loads((REPO / "client-sample" / name / "package-lock.json").read_text())["packages"]
+        for name in ("node", "vscode")
+    ]
+    for package in ("json-schema-to-typescript", "prettier"):
+        node, vscode = (lock[f"node_modules/{package}"] for lock in locks)
+        for key in ("version", "integrity"):
+            assert vscode[key] == node[key], (package, key)

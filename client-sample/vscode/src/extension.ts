@@ -15,13 +15,13 @@ import {
 
 import { formatError, isCancellation } from "./core/errors";
 import { PALETTE, RESTART_SERVER, collectArguments, type PaletteEntry } from "./core/palette";
-import {
-  NOTIFICATIONS,
-  type ClusterUpdatedParams,
-  type RunOutputParams,
-  type RunUpdatedParams,
-  type ServiceUpdatedParams,
-  type WorkspaceInfo,
+import { NOTIFICATIONS } from "./core/contract";
+import type {
+  ClusterUpdatedParams,
+  RunOutputParams,
+  RunUpdatedParams,
+  ServiceUpdatedParams,
+  WorkspaceInfo,
 } from "./core/protocol";
 import { formatResult, summarize } from "./core/results";
 import {

@@ -4,7 +4,7 @@
 import * as vscode from "vscode";
 
 import type { Choice, PickRequest, PromptUI, TextRequest } from "./core/palette";
-import type { CommandId } from "./core/protocol";
+import type { CommandName } from "./core/protocol";
 
 interface ChoiceItem extends vscode.QuickPickItem {
   value: string;
@@ -91,7 +91,7 @@ function pickOrType(request: PickRequest): Promise<string | undefined> {
   });
 }
 
-export function promptUI(query: (command: CommandId, args: Record<string, unknown>) => Promise<unknown>): PromptUI {
+export function promptUI(query: (command: CommandName, args: Record<string, unknown>) => Promise<unknown>): PromptUI {
   return {
     text,
     pick: (request) => (request.allowNew ? pickOrType(request) : pickFixed(request)),

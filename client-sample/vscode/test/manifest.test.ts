@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { describe, it } from "node:test";
 
 import { CLIENT_COMMANDS, PALETTE } from "../src/core/palette";
-import { NOTIFICATIONS } from "../src/core/protocol";
+import { NOTIFICATIONS } from "../src/core/contract";
 import { EXTENSION_DIR, readJson, schema } from "./helpers";
 
 interface Manifest {

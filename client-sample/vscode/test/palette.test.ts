@@ -12,7 +12,7 @@ import {
   type PromptUI,
   type TextRequest,
 } from "../src/core/palette";
-import { CLUSTER_NAME, CLUSTER_PURPOSES, COMMANDS, MODEL_FRAMEWORKS, SERVICE_NAME } from "../src/core/protocol";
+import { CLUSTER_NAME, CLUSTER_PURPOSES, COMMANDS, MODEL_FRAMEWORKS, SERVICE_NAME } from "../src/core/contract";
 import { QUERY_RESULTS, TYPED } from "./fixtures";
 import { definition, schema, schemaErrors } from "./helpers";
 

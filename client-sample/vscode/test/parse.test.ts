@@ -12,7 +12,7 @@ import {
   validateJsonInput,
   validateServiceName,
 } from "../src/core/parse";
-import { SERVICE_NAME } from "../src/core/protocol";
+import { SERVICE_NAME } from "../src/core/contract";
 
 describe("splitArgs", () => {
   const cases: [string, string[]][] = [

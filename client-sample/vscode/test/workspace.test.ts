@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
 
 import { parseWorkspaceInfo, statusText, statusTooltip, workspaceFromSettings } from "../src/core/workspace";
-import { NOTIFICATIONS } from "../src/core/protocol";
+import { NOTIFICATIONS } from "../src/core/contract";
 import { pointer, schema, schemaErrors } from "./helpers";
 
 const LOCAL = { kind: "local", name: "project", home: "/work/project/.lensflow", trackingUri: "sqlite:////work/project/.lensflow/mlflow.db" };

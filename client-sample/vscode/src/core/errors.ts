@@ -1,7 +1,8 @@
 // Turns what a `workspace/executeCommand` request failed with into a message a person can
 // act on. Plain module: no `vscode` import.
 
-import { DOMAIN_ERRORS, INVALID_PARAMS, METHOD_NOT_FOUND, REQUEST_CANCELLED, isObject } from "./protocol";
+import { METHOD_NOT_FOUND, REQUEST_CANCELLED, isObject } from "./contract";
+import { DOMAIN_ERRORS, INVALID_PARAMS } from "./protocol";
 
 /** One entry of pydantic's error list, as the server sends it in `data.errors`. */
 export interface FieldError {

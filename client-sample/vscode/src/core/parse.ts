@@ -2,7 +2,7 @@
 // Validators return an error message, or undefined when the text is fine.
 // Plain module: no `vscode` import.
 
-import { CLUSTER_NAME, SERVICE_NAME } from "./protocol";
+import { CLUSTER_NAME, SERVICE_NAME } from "./contract";
 
 /**
  * Splits a command line into words the way a POSIX shell would for plain words and quotes:

@@ -1,7 +1,7 @@
 // How a command's result is shown: pretty JSON for the "Lensflow" output channel and one
 // short line for a notification. Plain module: no `vscode` import.
 
-import { isObject, listOf } from "./protocol";
+import { isObject, listOf } from "./contract";
 
 /** The block appended to the "Lensflow" output channel for one command. */
 export function formatResult(command: string, args: unknown, result: unknown, when = new Date()): string {

@@ -1,6 +1,7 @@
 // The status-bar text for the active workspace. Plain module: no `vscode` import.
 
-import { isObject, type WorkspaceInfo } from "./protocol";
+import { isObject } from "./contract";
+import type { WorkspaceInfo } from "./protocol";
 import type { ServerSettings } from "./settings";
 
 /** A `WorkspaceInfo` from the wire, or undefined when the shape is not one. */

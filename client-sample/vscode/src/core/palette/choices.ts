@@ -1,7 +1,7 @@
 // Choices built from the server's query results, and the query prompts several commands share.
 
 import type { ClusterInfo, RegisteredModelInfo, RunDetail, RunInfo, ServiceInfo } from "../protocol";
-import { listOf } from "../protocol";
+import { listOf } from "../contract";
 import { validateClusterName, validateNonEmpty, validateServiceName } from "../parse";
 import type { Choice, QueryPrompt } from "./prompts";
 
@@ -11,10 +11,12 @@ export function basename(file: string): string {
 
 // --- choices from query results --------------------------------------------------------------
 
-export function metricsText(metrics: Record<string, number> | undefined): string {
+export function metricsText(metrics: RunInfo["metrics"] | undefined): string {
   return Object.entries(metrics ?? {})
+    .flatMap(([name, value]) =>
+      value === undefined ? [] : [`${name}=${Number.isInteger(value) ? value : value.toPrecision(4)}`],
+    )
     .slice(0, 3)
-    .map(([name, value]) => `${name}=${Number.isInteger(value) ? value : value.toPrecision(4)}`)
     .join(" ");
 }
 

@@ -1,6 +1,6 @@
 // The palette's deployment commands: clusters, services, invoking, keys, logs, clean-up.
 
-import { CLUSTER_PURPOSES } from "../protocol";
+import { CLUSTER_PURPOSES } from "../contract";
 import {
   parseJsonInput,
   suggestServiceName,

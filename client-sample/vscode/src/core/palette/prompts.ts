@@ -3,7 +3,7 @@
 // Plain module: no `vscode` import — the prompts are shown by whatever `PromptUI` is given
 // (VS Code's input boxes and quick picks in src/ui.ts; a scripted fake in the tests).
 
-import type { CommandId } from "../protocol";
+import type { CommandName } from "../protocol";
 import { formatError } from "../errors";
 import { validateNonEmpty } from "../parse";
 
@@ -50,7 +50,7 @@ export interface ChoicePrompt extends PromptBase {
 /** A quick pick filled by a query command; `allowNew` lets the person type another value. */
 export interface QueryPrompt extends PromptBase {
   kind: "query";
-  command: CommandId;
+  command: CommandName;
   args: (answers: Answers, ctx: PromptContext) => Record<string, unknown>;
   choices: (result: unknown, answers: Answers) => Choice[];
   allowNew: boolean;
@@ -63,7 +63,7 @@ export type Prompt = TextPrompt | ChoicePrompt | QueryPrompt;
 export interface PaletteEntry {
   /** The VS Code command id: never a server command id (vscode-languageclient owns those). */
   id: string;
-  command: CommandId;
+  command: CommandName;
   title: string;
   prompts: Prompt[];
   build: (answers: Answers, ctx: PromptContext) => Record<string, unknown>;
@@ -92,7 +92,7 @@ export interface PromptUI {
   text(request: TextRequest): Promise<string | undefined>;
   pick(request: PickRequest): Promise<string | undefined>;
   /** Runs a query command of the server (workspace/executeCommand). */
-  query(command: CommandId, args: Record<string, unknown>): Promise<unknown>;
+  query(command: CommandName, args: Record<string, unknown>): Promise<unknown>;
   /** Says that a list could not be had (the person may still type a value). */
   warn(message: string): void;
 }
@@ -134,7 +134,7 @@ export async function collectArguments(
 ): Promise<Record<string, unknown> | undefined> {
   const answers: Record<string, string> = {};
   const queries = new Map<string, Promise<unknown>>();
-  const runQuery = (command: CommandId, args: Record<string, unknown>): Promise<unknown> => {
+  const runQuery = (command: CommandName, args: Record<string, unknown>): Promise<unknown> => {
     const key = `${command} ${JSON.stringify(args)}`;
     let pending = queries.get(key);
     if (pending === undefined) {

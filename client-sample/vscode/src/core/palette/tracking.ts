@@ -1,6 +1,6 @@
 // The palette's tracking commands: track a run, register its model, and the queries that list them.
 
-import { MODEL_FRAMEWORKS } from "../protocol";
+import { MODEL_FRAMEWORKS } from "../contract";
 import { splitArgs, suggestModelName, validateArgs, validateNonEmpty } from "../parse";
 import { artifactChoices, basename, runPrompt } from "./choices";
 import { compact, opt, req, type PaletteEntry } from "./prompts";
