@@ -1,4 +1,4 @@
-"""On-disk state of local clusters and services: atomic JSON files under `<home>`.
+"""On-disk state of local clusters and services: their records and folders under `<home>`.
 
 State lives on disk, not in the server, because services outlive the editor: a restarted
 server or a second window reads the same files and asks the processes for their live state.
@@ -8,17 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import http.client
-import json
-import logging
-import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from lensflow_protocol.deployment import ClusterInfo, ClusterPurpose, ServiceInfo, ServiceState
 from lensflow_protocol.errors import StoreError
@@ -26,9 +21,20 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from lensflow.scoring.config import CONFIG_ENV, write_config, write_keys
 
+from .files import damaged, read_json, runtime_dir, socket_for, write_json
 from .supervisor import Program
 
-log = logging.getLogger(__name__)
+# The file helpers stay importable from here, where deployments and tests have found them.
+__all__ = [
+    "ClusterRecord",
+    "ServiceRecord",
+    "Store",
+    "ping",
+    "read_json",
+    "runtime_dir",
+    "socket_for",
+    "write_json",
+]
 
 SCORING_APP = "lensflow.scoring.app:create_app"
 LAUNCHER = Path(__file__).with_name("supervisor.py")
@@ -97,52 +103,6 @@ class ServiceRecord(Record):
 R = TypeVar("R", bound=Record)
 
 
-def write_json(path: Path, data: Any, mode: int = 0o644) -> None:
-    """Writes whole or not at all: a crash leaves the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2)
-            out.write("\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def read_json(path: Path) -> Any:
-    """The file's JSON, or None when it does not exist; a damaged file raises `StoreError`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _damaged(path, str(exc)) from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _damaged(path, f"not valid JSON: {exc}") from exc
-
-
-def _damaged(path: Path, why: str) -> StoreError:
-    backup = path.with_name(path.name + ".bak")
-    with contextlib.suppress(OSError):
-        shutil.copy2(path, backup)  # keep the evidence before anyone rewrites or deletes it
-    log.error("state file %s is damaged (%s); copy kept in %s", path, why, backup)
-    return StoreError(
-        f"Lensflow's state file {path} is damaged ({why}). A copy is in {backup}. Clean up "
-        f"this {path.parent.parent.name[:-1]} (lensflow.cleanUp) or delete {path.parent} "
-        "to start afresh.",
-        path=str(path),
-        backup=str(backup),
-    )
-
-
 def ping(port: int, key: str | None, timeout: float = 1.0) -> bool:
     """Live state: True when the service answers GET /ping on 127.0.0.1 with 200."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -153,23 +113,6 @@ def ping(port: int, key: str | None, timeout: float = 1.0) -> bool:
         return False
     finally:
         conn.close()
-
-
-def runtime_dir() -> Path:
-    """A short, private folder for unix sockets (their paths are limited to ~107 bytes)."""
-    folder = Path(f"/tmp/lensflow-{os.getuid()}")
-    folder.mkdir(mode=0o700, exist_ok=True)
-    info = folder.lstat()
-    if info.st_uid != os.getuid() or not folder.is_dir() or folder.is_symlink():
-        raise StoreError(f"{folder} belongs to someone else; remove it and try again.")
-    if info.st_mode & 0o077:
-        folder.chmod(0o700)
-    return folder
-
-
-def socket_for(folder: Path) -> Path:
-    digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
-    return runtime_dir() / f"{digest}.sock"
 
 
 class Store:
@@ -212,7 +155,7 @@ class Store:
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
-            raise _damaged(path, f"{where}: {first['msg']}") from exc
+            raise damaged(path, f"{where}: {first['msg']}") from exc
 
     def cluster(self, name: str) -> ClusterRecord | None:
         if not self.valid(name):
