@@ -28,7 +28,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 from lensflow.paths import script_path
-from lensflow.workspaces.local.capacity import CATALOG
+from lensflow.workspaces.catalog import CATALOG
 from lensflow_protocol.errors import LensflowError
 
 from .rawlsp import RawLsp, shorten

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lensflow_protocol.deployment import ClusterInfo, ClusterState, ServiceInfo, ServiceState
 
-from ..local.capacity import CATALOG
+from ..catalog import CATALOG
 from .interface import AksCluster, AzureService
 
 CLUSTER_SETTLED = {"Succeeded", "Failed", "Canceled"}

@@ -1,4 +1,4 @@
-"""VM sizes, cluster rules and pod admission for the local inference cluster.
+"""Cluster rules and pod admission for the local inference cluster, on `catalog`'s VM sizes.
 
 The local cluster admits or refuses services exactly as Azure ML on AKS would: the cluster's
 purpose limits its shape, and each replica is a pod that must fit on one node's allocatable
@@ -11,34 +11,9 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lensflow_protocol.errors import NotFound, Unschedulable
+from lensflow_protocol.errors import Unschedulable
 
-
-@dataclass(frozen=True)
-class VmSize:
-    name: str
-    vcpus: int
-    memory_gb: float
-
-
-# Azure's published figures (vCPU, memory GiB). CPU-only sizes that AKS accepts as nodes.
-_SIZES = [
-    VmSize("Standard_A2_v2", 2, 4), VmSize("Standard_A4_v2", 4, 8), VmSize("Standard_A8_v2", 8, 16),
-    VmSize("Standard_B2ms", 2, 8), VmSize("Standard_B4ms", 4, 16),
-    VmSize("Standard_D1_v2", 1, 3.5), VmSize("Standard_D2_v2", 2, 7),
-    VmSize("Standard_D3_v2", 4, 14), VmSize("Standard_D4_v2", 8, 28),
-    VmSize("Standard_D5_v2", 16, 56),
-    VmSize("Standard_D11_v2", 2, 14), VmSize("Standard_D12_v2", 4, 28),
-    VmSize("Standard_D13_v2", 8, 56), VmSize("Standard_D14_v2", 16, 112),
-    VmSize("Standard_DS1_v2", 1, 3.5), VmSize("Standard_DS2_v2", 2, 7),
-    VmSize("Standard_DS3_v2", 4, 14), VmSize("Standard_DS4_v2", 8, 28),
-    VmSize("Standard_DS5_v2", 16, 56),
-    VmSize("Standard_D2s_v3", 2, 8), VmSize("Standard_D4s_v3", 4, 16),
-    VmSize("Standard_D8s_v3", 8, 32), VmSize("Standard_D16s_v3", 16, 64),
-    VmSize("Standard_F2s_v2", 2, 4), VmSize("Standard_F4s_v2", 4, 8),
-    VmSize("Standard_F8s_v2", 8, 16), VmSize("Standard_F16s_v2", 16, 32),
-]  # fmt: skip
-CATALOG: dict[str, VmSize] = {size.name.lower(): size for size in _SIZES}
+from ..catalog import VmSize, vm_size
 
 FASTPROD_MIN_VCPUS = 12
 
@@ -89,15 +64,6 @@ def millicores(cpu: float) -> int:
 
 def mebibytes(memory_gb: float) -> int:
     return round(memory_gb * 1024)
-
-
-def vm_size(name: str) -> VmSize:
-    """The catalog entry for `name` (case-insensitive, as Azure compares sizes)."""
-    size = CATALOG.get(name.lower())
-    if size is None:
-        known = ", ".join(s.name for s in _SIZES)
-        raise NotFound(f"Unknown VM size {name!r}. Known sizes: {known}.", vmSize=name)
-    return size
 
 
 def allocatable(vm: VmSize) -> Node:

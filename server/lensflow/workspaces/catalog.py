@@ -1,0 +1,48 @@
+"""The Azure VM sizes Lensflow knows: vCPU and memory of each, by name.
+
+Shared by the local cluster (which sizes its nodes from them, as AKS would) and the Azure ML
+workspace (which reports an AKS cluster's cores and memory from its VM size).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lensflow_protocol.errors import NotFound
+
+
+@dataclass(frozen=True)
+class VmSize:
+    name: str
+    vcpus: int
+    memory_gb: float
+
+
+# Azure's published figures (vCPU, memory GiB). CPU-only sizes that AKS accepts as nodes.
+_SIZES = [
+    VmSize("Standard_A2_v2", 2, 4), VmSize("Standard_A4_v2", 4, 8), VmSize("Standard_A8_v2", 8, 16),
+    VmSize("Standard_B2ms", 2, 8), VmSize("Standard_B4ms", 4, 16),
+    VmSize("Standard_D1_v2", 1, 3.5), VmSize("Standard_D2_v2", 2, 7),
+    VmSize("Standard_D3_v2", 4, 14), VmSize("Standard_D4_v2", 8, 28),
+    VmSize("Standard_D5_v2", 16, 56),
+    VmSize("Standard_D11_v2", 2, 14), VmSize("Standard_D12_v2", 4, 28),
+    VmSize("Standard_D13_v2", 8, 56), VmSize("Standard_D14_v2", 16, 112),
+    VmSize("Standard_DS1_v2", 1, 3.5), VmSize("Standard_DS2_v2", 2, 7),
+    VmSize("Standard_DS3_v2", 4, 14), VmSize("Standard_DS4_v2", 8, 28),
+    VmSize("Standard_DS5_v2", 16, 56),
+    VmSize("Standard_D2s_v3", 2, 8), VmSize("Standard_D4s_v3", 4, 16),
+    VmSize("Standard_D8s_v3", 8, 32), VmSize("Standard_D16s_v3", 16, 64),
+    VmSize("Standard_F2s_v2", 2, 4), VmSize("Standard_F4s_v2", 4, 8),
+    VmSize("Standard_F8s_v2", 8, 16), VmSize("Standard_F16s_v2", 16, 32),
+]  # fmt: skip
+# Keyed by the lowercase name: Azure compares VM sizes case-insensitively.
+CATALOG: dict[str, VmSize] = {size.name.lower(): size for size in _SIZES}
+
+
+def vm_size(name: str) -> VmSize:
+    """The catalog entry for `name` (case-insensitive, as Azure compares sizes)."""
+    size = CATALOG.get(name.lower())
+    if size is None:
+        known = ", ".join(s.name for s in _SIZES)
+        raise NotFound(f"Unknown VM size {name!r}. Known sizes: {known}.", vmSize=name)
+    return size
