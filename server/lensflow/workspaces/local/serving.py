@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lensflow_protocol.deployment import (
     CleanUpArgs,
@@ -60,12 +60,10 @@ class LocalServing:
     ) -> ServiceInfo:
         from .deployments import ModelArtifact
 
-        raw: dict[str, Any] = await self.store.call(
-            "model_artifact", args.model_name, args.model_version
-        )
+        files = await self.store.model_artifact(args.model_name, args.model_version)
         model = ModelArtifact(
-            name=raw["name"], version=int(raw["version"]), framework=raw["framework"],
-            path=Path(raw["path"]), script=raw.get("script"),
+            name=files["name"], version=files["version"], framework=files["framework"],
+            path=Path(files["path"]), script=files["script"],
         )  # fmt: skip
         loop = asyncio.get_running_loop()
 

@@ -86,7 +86,7 @@ class LocalWorkspace(LocalServing, MlflowWorkspace):
         if db is not None and not await asyncio.to_thread(has_mlflow_tables, db):
             # Runs started together on a new store would each create MLflow's tables and trip
             # over one another ("duplicate column name"): the store worker makes them, once.
-            await self.store.call("list_experiments")
+            await self.store.list_experiments()
         return await super().track_run(request, events, cancel)
 
     def describe(self) -> WorkspaceInfo:

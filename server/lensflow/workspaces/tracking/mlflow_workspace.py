@@ -11,7 +11,6 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable
-from typing import Any
 
 from lensflow_protocol.errors import NotFound, RunnerFailed, StoreError
 from lensflow_protocol.tracking import (
@@ -26,6 +25,7 @@ from lensflow_protocol.tracking import (
 )
 
 from ..base import RunEvents, TrackRequest, Workspace
+from .events import StartedEvent
 from .runner import RunOutcome, RunRequest, run_script
 from .server_check import check_server
 from .store_client import StoreClient
@@ -79,7 +79,7 @@ class MlflowWorkspace(Workspace):
         # The full console output, in case the script dies before it can keep it itself.
         spool = tempfile.SpooledTemporaryFile(_SPOOL_BYTES, mode="w+", encoding="utf-8")  # noqa: SIM115
 
-        def on_started(info: dict[str, Any]) -> None:
+        def on_started(info: StartedEvent) -> None:
             nonlocal run_id
             run_id = str(info["runId"])
             events.started(run_id, str(info.get("experimentName", request.experiment_name)))
@@ -131,7 +131,7 @@ class MlflowWorkspace(Workspace):
             ended_as = f"Run {run_id} ended ({status}, exit code {outcome.exit_code})"
             details = {"runId": run_id, "status": status, "outputTail": outcome.output_tail}
             try:
-                await self.store.call("finish_run", run_id, status, full_output())
+                await self.store.finish_run(run_id, status, full_output())
             except StoreError as exc:  # a full disk, say: the run cannot be closed now
                 raise StoreError(
                     f"{ended_as} but the tracking store could not record its end: "
@@ -141,7 +141,7 @@ class MlflowWorkspace(Workspace):
                     **details,
                 ) from exc
             try:
-                params, metrics, artifacts = await self.store.call("run_data", run_id)
+                params, metrics, artifacts = await self.store.run_data(run_id)
             except StoreError as exc:
                 raise StoreError(
                     f"{ended_as}, and reading it back failed: {exc.message.strip()}", **details
@@ -165,21 +165,19 @@ class MlflowWorkspace(Workspace):
 
     # --- registry and queries ------------------------------------------------------------
     async def register_model(self, args: RegisterModelArgs) -> RegisterModelResult:
-        raw = await self.store.call("register_model", args.wire())
-        return RegisterModelResult.model_validate(raw)
+        return await self.store.register_model(args)
 
     async def list_experiments(self) -> ListExperimentsResult:
-        return ListExperimentsResult.model_validate(await self.store.call("list_experiments"))
+        return await self.store.list_experiments()
 
     async def list_runs(self, args: ListRunsArgs) -> ListRunsResult:
-        raw = await self.store.call("list_runs", args.experiment_name, args.script, args.limit)
-        return ListRunsResult.model_validate(raw)
+        return await self.store.list_runs(args.experiment_name, args.script, args.limit)
 
     async def get_run(self, run_id: str) -> RunDetail:
-        return RunDetail.model_validate(await self.store.call("get_run", run_id))
+        return await self.store.get_run(run_id)
 
     async def list_models(self) -> ListModelsResult:
-        return ListModelsResult.model_validate(await self.store.call("list_models"))
+        return await self.store.list_models()
 
     async def warm(self) -> None:
         await self.store.warm()

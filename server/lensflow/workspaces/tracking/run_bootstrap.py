@@ -11,6 +11,8 @@ events), LENSFLOW_EXPERIMENT_NAME, LENSFLOW_ARTIFACT_ROOT, LENSFLOW_RUN_NAME, LE
 
 Events: {"event": "started", runId, experimentId, experimentName, artifactUri}, then
 {"event": "ended", status, exitCode, params, metrics, artifacts}; or {"event": "error", message}.
+Their types are in events.py beside this file; tests/unit/test_bootstrap_events.py holds the two
+in step, as this file cannot import them.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -18,7 +17,8 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from .events import EndedEvent, StartedEvent, parse
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +28,13 @@ GRACE_S = 3.0
 
 OutputSink = Callable[[str, str], None]
 """Called with (stream, text) for each chunk of the script's output."""
-StartedSink = Callable[[dict[str, Any]], None]
+StartedSink = Callable[[StartedEvent], None]
 
 
 @dataclass
 class RunOutcome:
-    started: dict[str, Any] | None = None
-    ended: dict[str, Any] | None = None
+    started: StartedEvent | None = None
+    ended: EndedEvent | None = None
     error: str | None = None
     exit_code: int | None = None
     cancelled: bool = False
@@ -94,18 +94,15 @@ async def _read_control(read_fd: int, outcome: RunOutcome, on_started: StartedSi
     )
     try:
         while line := await reader.readline():
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                log.warning("ignoring a malformed control line: %r", line[:200])
+            event = parse(line)
+            if event is None:
                 continue
-            kind = event.pop("event", None)
-            if kind == "started":
+            if event["event"] == "started":
                 outcome.started = event
                 on_started(event)
-            elif kind == "ended":
+            elif event["event"] == "ended":
                 outcome.ended = event
-            elif kind == "error":
+            else:
                 outcome.error = str(event.get("message", "unknown error"))
     finally:
         transport.close()

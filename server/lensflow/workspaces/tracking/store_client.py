@@ -1,7 +1,8 @@
 """The server's side of the store worker: one child process, calls matched by id.
 
 Started on first use (or ahead of it with `warm()`), restarted if it dies, and a call that
-hangs past its deadline kills it rather than the editor's patience.
+hangs past its deadline kills it rather than the editor's patience. One typed method per call;
+each goes through its entry in `store_calls`, the table the worker dispatches from too.
 """
 
 from __future__ import annotations
@@ -13,11 +14,25 @@ import json
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from lensflow_protocol.errors import LensflowError, StoreError, error_from
 
+from . import store_calls as calls
 from .uris import is_server_uri, redacted
+
+if TYPE_CHECKING:
+    from lensflow_protocol.tracking import (
+        ListExperimentsResult,
+        ListModelsResult,
+        ListRunsResult,
+        RegisterModelArgs,
+        RegisterModelResult,
+        RunDetail,
+    )
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 log = logging.getLogger(__name__)
 CALL_TIMEOUT_S = 120.0
@@ -88,7 +103,43 @@ class StoreClient:
                 future.set_exception(StoreError(f"The store worker exited (code {code}); retry."))
         self._pending.clear()
 
-    async def call(self, method: str, *args: Any) -> Any:
+    # --- the calls ---------------------------------------------------------------------------
+    async def list_experiments(self) -> ListExperimentsResult:
+        return await self._call(calls.LIST_EXPERIMENTS)
+
+    async def list_runs(
+        self, experiment_name: str | None, script: str | None, limit: int
+    ) -> ListRunsResult:
+        return await self._call(calls.LIST_RUNS, experiment_name, script, limit)
+
+    async def get_run(self, run_id: str) -> RunDetail:
+        return await self._call(calls.GET_RUN, run_id)
+
+    async def list_models(self) -> ListModelsResult:
+        return await self._call(calls.LIST_MODELS)
+
+    async def register_model(self, args: RegisterModelArgs) -> RegisterModelResult:
+        return await self._call(calls.REGISTER_MODEL, args)
+
+    async def finish_run(self, run_id: str, status: str, log_text: str) -> None:
+        """Close a run its script could not (killed, crashed), keeping `log_text` with it."""
+        await self._call(calls.FINISH_RUN, run_id, status, log_text)
+
+    async def run_data(self, run_id: str) -> calls.RunData:
+        return await self._call(calls.RUN_DATA, run_id)
+
+    async def model_artifact(self, name: str, version: int | None) -> calls.ModelFiles:
+        """A registered version's files on this machine (None: its latest version)."""
+        return await self._call(calls.MODEL_ARTIFACT, name, version)
+
+    async def ping(self) -> str:
+        return await self._call(calls.PING)
+
+    async def _call(self, call: calls.StoreCall[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        return call.decode(await self._request(call.name, call.encode(*args, **kwargs)))
+
+    async def _request(self, method: str, args: list[object]) -> Any:
+        """One JSON line out, its reply's result back (or its error raised)."""
         proc = await self._ensure()
         assert proc.stdin is not None
         call_id = next(self._ids)

@@ -8,7 +8,8 @@ stay there for good. Here they live in a child the server can restart, and a cra
 hang in them cannot take the server down.
 
 JSON lines on stdin/stdout: {"id", "method", "args"} -> {"id", "result"} | {"id", "error"},
-where error = {"kind", "message", "details"} (a LensflowError's fields).
+where error = {"kind", "message", "details"} (a LensflowError's fields). The methods are the
+calls of `store_calls`, the table `StoreClient` calls through.
 """
 
 from __future__ import annotations
@@ -22,27 +23,13 @@ from typing import Any
 
 from lensflow_protocol.base import WireModel
 from lensflow_protocol.errors import LensflowError, StoreError, Unreachable
-from lensflow_protocol.tracking import RegisterModelArgs
 
 from .mlflow_store import MlflowStore
 from .server_check import server_down
+from .store_calls import dispatch
 from .uris import is_server_uri
 
 log = logging.getLogger("lensflow.store_worker")
-
-
-def _methods(store: MlflowStore) -> dict[str, Callable[..., Any]]:
-    return {
-        "list_experiments": store.list_experiments,
-        "list_runs": store.list_runs,
-        "get_run": store.get_run,
-        "list_models": store.list_models,
-        "register_model": lambda args: store.register_model(RegisterModelArgs.model_validate(args)),
-        "finish_run": store.finish_run,
-        "run_data": store.run_data,
-        "model_artifact": store.model_artifact,
-        "ping": lambda: "pong",
-    }
 
 
 def unreachable(exc: BaseException, tracking_uri: str | None) -> Unreachable | None:
@@ -92,7 +79,7 @@ def main(argv: list[str]) -> int:
     os.dup2(2, 1)
     store = MlflowStore(argv[0])
     store.sweep()  # runs whose process vanished are closed before anyone reads them
-    methods = _methods(store)
+    methods = dispatch(store)
     for line in sys.stdin:
         if not line.strip():
             continue
