@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .base import SafeStr, WireModel
+from .frameworks import ModelFramework
 
 RunStatus = Literal["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"]
 EndedStatus = Literal["FINISHED", "FAILED", "KILLED"]
-ModelFramework = Literal["ScikitLearn", "Onnx", "TensorFlow", "MLflow"]
 
 Name = Annotated[SafeStr, Field(min_length=1, max_length=256)]
 # MLflow param/metric keys and env names are short; a huge string is a mistake, not data.

@@ -28,7 +28,8 @@ from typing import Any
 
 import pytest
 from lensflow.workspaces.local.supervisor import pid_alive
-from lensflow.workspaces.tracking.orphans import END_REASON_TAG, PROCESS_TAG, process_gone
+from lensflow.workspaces.tracking.orphans import process_gone
+from lensflow.workspaces.tracking.tags import END_REASON_TAG, PROCESS_TAG
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient

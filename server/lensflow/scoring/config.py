@@ -12,15 +12,18 @@ import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from lensflow_protocol.frameworks import ModelFramework
 
 CONFIG_ENV = "LENSFLOW_SERVICE_CONFIG"
-FRAMEWORKS = ("ScikitLearn", "Onnx", "TensorFlow", "MLflow")
+# The protocol's names, spelled again because the app imports nothing outside
+# lensflow.scoring; mypy checks each against ModelFramework, tests/unit that none is missing.
+FRAMEWORKS: tuple[ModelFramework, ...] = ("ScikitLearn", "Onnx", "TensorFlow", "MLflow")
 DEFAULT_MAX_BODY_BYTES = 1 << 20  # 1 MiB, like Azure ML's default request limit
 
 _KEY_NAMES = ("primaryKey", "secondaryKey")
-
-Framework = Literal["ScikitLearn", "Onnx", "TensorFlow", "MLflow"]
 
 
 class ConfigError(Exception):
@@ -45,7 +48,7 @@ class ServiceConfig:
     service_name: str
     model_name: str
     model_version: int
-    framework: Framework
+    framework: ModelFramework
     model_path: str
     auth_enabled: bool
     keys_file: str | None = None

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from lensflow_protocol.deployment import ClusterInfo, ClusterState, ServiceInfo, ServiceState
 
+from lensflow.frameworks import AZURE_NAMES
+
 from ..catalog import CATALOG
 from .interface import AksCluster, AzureService
 
 CLUSTER_SETTLED = {"Succeeded", "Failed", "Canceled"}
 SERVICE_SETTLED = {"Healthy", "Unhealthy", "Failed", "Unschedulable", "Crashloop"}
-NO_CODE_FRAMEWORKS = {"ScikitLearn", "TensorFlow", "Onnx", "Multi"}
+# Azure's values for our frameworks (the same names) deploy with no scoring script; so does
+# its own "Multi", which Lensflow never registers.
+NO_CODE_FRAMEWORKS = {*AZURE_NAMES, "Multi"}
 
 _CLUSTER_STATES: dict[str, ClusterState] = {
     "succeeded": "Succeeded", "failed": "Failed", "canceled": "Failed", "deleting": "Deleting",

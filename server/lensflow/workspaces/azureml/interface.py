@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-# The tag the local store keeps on runs and models; Azure models and services carry it too.
-from ..tracking.mlflow_store import SCRIPT_TAG as SCRIPT_TAG
+from lensflow_protocol.frameworks import ModelFramework
 
 AuthMode = Literal["auto", "servicePrincipal", "cli", "msi", "interactive"]
 
@@ -101,7 +100,7 @@ class AzureSdk(Protocol):
         run_id: str,
         model_name: str,
         model_path: str,
-        framework: str,
+        framework: ModelFramework,
         framework_version: str | None,
         description: str | None,
         tags: Mapping[str, str],

@@ -18,10 +18,13 @@ from types import SimpleNamespace
 from typing import Any
 
 from lensflow_protocol.errors import InvalidPath, NotSignedIn, Unsupported
+from lensflow_protocol.frameworks import ModelFramework
 
+from lensflow.frameworks import AZURE_NAMES
+
+from ..tracking.tags import SCRIPT_TAG
 from .errors import SIGN_IN_HELP
 from .interface import (
-    SCRIPT_TAG,
     AksCluster,
     AksSpec,
     AuthMode,
@@ -174,7 +177,7 @@ class AzureMLSdk:
         return Tracking(uri=uri, token=token)
 
     def register_model(
-        self, run_id: str, model_name: str, model_path: str, framework: str,
+        self, run_id: str, model_name: str, model_path: str, framework: ModelFramework,
         framework_version: str | None, description: str | None, tags: Mapping[str, str],
     ) -> AzureModel:  # fmt: skip
         run = self.sdk.Run.get(self.ws, run_id)
@@ -249,4 +252,4 @@ class AzureMLSdk:
 
 
 # Lensflow's framework names → attributes of azureml's `Model.Framework`.
-_FRAMEWORKS = {"ScikitLearn": "SCIKITLEARN", "TensorFlow": "TENSORFLOW", "Onnx": "ONNX"}
+_FRAMEWORKS = AZURE_NAMES

@@ -29,8 +29,11 @@ from lensflow_protocol.deployment import (
 )
 from lensflow_protocol.errors import Conflict, LensflowError, NotFound, Unsupported
 
+from lensflow.frameworks import AZURE_NAMES, spoken
+
 from ..base import DeployEvents
 from ..endpoint import example_body, invoke
+from ..tracking.tags import SCRIPT_TAG
 from .calls import poll
 from .convert import (
     CLUSTER_SETTLED,
@@ -40,7 +43,7 @@ from .convert import (
     service_info,
     still_running,
 )
-from .interface import SCRIPT_TAG, AksCluster, AksSpec, AzureService, ServiceSpec
+from .interface import AksCluster, AksSpec, AzureService, ServiceSpec
 
 if TYPE_CHECKING:
     from .calls import SdkCalls
@@ -170,7 +173,7 @@ class AzureServing:
         if model.framework not in NO_CODE_FRAMEWORKS:
             raise Unsupported(
                 f"{model.name} version {model.version} is {model.framework or 'of no framework'}; "
-                "a no-code deployment needs ScikitLearn, TensorFlow or Onnx.",
+                f"a no-code deployment needs {spoken(tuple(AZURE_NAMES))}.",
             )  # fmt: skip
         cluster = await self._cluster(args.cluster_name, until)
         if cluster.state != "Succeeded":

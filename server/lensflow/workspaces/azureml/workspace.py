@@ -11,18 +11,17 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import TypeVar
 
 from lensflow_protocol.errors import LensflowError, NotFound, Unsupported
+from lensflow_protocol.frameworks import ModelFramework
 from lensflow_protocol.settings import WorkspaceInfo
 from lensflow_protocol.tracking import (
     ListExperimentsResult,
     ListModelsResult,
     ListRunsArgs,
     ListRunsResult,
-    ModelFramework,
     ModelVersionInfo,
     RegisteredModelInfo,
     RegisterModelArgs,
@@ -31,21 +30,18 @@ from lensflow_protocol.tracking import (
     TrackRunResult,
 )
 
+from lensflow.frameworks import AZURE_NAMES, BY_SUFFIX, VERSION_MODULES, spoken
+
 from ..base import RunEvents, TrackRequest
 from ..tracking.mlflow_workspace import MlflowWorkspace
+from ..tracking.tags import SCRIPT_TAG
 from .calls import COMMAND_BUDGET_S, SdkCalls, TrackingCache
 from .errors import deadline_error
-from .interface import SCRIPT_TAG, AuthMode, AzureSdk, Tracking
+from .interface import AuthMode, AzureSdk, Tracking
 from .serving import AzureServing
 from .store import AzureStoreClient
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-_SUFFIXES: dict[str, ModelFramework] = {
-    ".pkl": "ScikitLearn", ".pickle": "ScikitLearn", ".joblib": "ScikitLearn", ".onnx": "Onnx",
-}  # fmt: skip
-_VERSION_PROBES = {"ScikitLearn": "sklearn", "TensorFlow": "tensorflow", "Onnx": "onnx"}
 
 
 class AzureMLWorkspace(AzureServing, MlflowWorkspace):
@@ -111,37 +107,41 @@ class AzureMLWorkspace(AzureServing, MlflowWorkspace):
         request = dataclasses.replace(request, env=env)
         return await super().track_run(request, events, cancel)
 
-    async def _store(self, doing: str, call: Awaitable[T]) -> T:
+    async def _store(self, doing: str, method: str, *args: object) -> object:
         """A store-worker call that gives up within the command budget, restarting the worker."""
         try:
-            return await asyncio.wait_for(call, COMMAND_BUDGET_S)
+            return await asyncio.wait_for(self.store.call(method, *args), COMMAND_BUDGET_S)
         except TimeoutError:
             await self.store.close()
             raise deadline_error(doing, COMMAND_BUDGET_S) from None
 
     async def list_experiments(self) -> ListExperimentsResult:
-        return await self._store("list experiments", self.store.list_experiments())
+        raw = await self._store("list experiments", "list_experiments")
+        return ListExperimentsResult.model_validate(raw)
 
     async def list_runs(self, args: ListRunsArgs) -> ListRunsResult:
-        runs = self.store.list_runs(args.experiment_name, args.script, args.limit)
-        return await self._store("list runs", runs)
+        raw = await self._store(
+            "list runs", "list_runs", args.experiment_name, args.script, args.limit
+        )
+        return ListRunsResult.model_validate(raw)
 
     async def get_run(self, run_id: str) -> RunDetail:
-        return await self._store(f"get run {run_id}", self.store.get_run(run_id))
+        return RunDetail.model_validate(await self._store(f"get run {run_id}", "get_run", run_id))
 
     # --- Azure's model registry ----------------------------------------------------------
     async def register_model(self, args: RegisterModelArgs) -> RegisterModelResult:
-        framework = args.model_framework or _SUFFIXES.get(PurePosixPath(args.model_path).suffix)
+        framework = args.model_framework or BY_SUFFIX.get(PurePosixPath(args.model_path).suffix)
+        azure = tuple(AZURE_NAMES)
         if framework is None:
             raise NotFound(
                 f"Cannot tell the framework of {args.model_path!r}; pass modelFramework "
-                "(ScikitLearn, TensorFlow or Onnx).",
+                f"({spoken(azure)}).",
                 modelPath=args.model_path,
             )
-        if framework == "MLflow":
+        if framework not in AZURE_NAMES:
             raise Unsupported(
-                "Azure ML (SDK v1) deploys ScikitLearn, TensorFlow and Onnx models without a "
-                "scoring script, not MLflow models: register the model file itself "
+                f"Azure ML (SDK v1) deploys {spoken(azure, 'and')} models without a "
+                f"scoring script, not {framework} models: register the model file itself "
                 "(e.g. model.pkl logged with mlflow.log_artifact).",
                 workspace=self.kind,
             )
@@ -178,9 +178,9 @@ class AzureMLWorkspace(AzureServing, MlflowWorkspace):
             log.warning("no script for run %s: %s", run_id, exc.message)
             return None
 
-    async def _framework_version(self, framework: str) -> str | None:
+    async def _framework_version(self, framework: ModelFramework) -> str | None:
         """The framework's version in the training interpreter (what the model was made with)."""
-        module = _VERSION_PROBES.get(framework)
+        module = VERSION_MODULES.get(framework)
         if module is None:
             return None
         code = f"import {module}; print({module}.__version__)"

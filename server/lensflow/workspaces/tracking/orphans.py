@@ -1,7 +1,7 @@
 """Runs whose training process died without recording their end, and how to tell.
 
-run_bootstrap.py writes PROCESS_TAG in the child (by its literal name: it imports nothing of
-Lensflow); the store closes a RUNNING run whose process is gone when it next opens.
+run_bootstrap.py writes `tags.PROCESS_TAG` in the child; the store closes a RUNNING run whose
+process is gone when it next opens, and says why in `tags.END_REASON_TAG`.
 """
 
 from __future__ import annotations
@@ -9,9 +9,6 @@ from __future__ import annotations
 import json
 import os
 
-# Set by run_bootstrap.py: {"host", "bootId", "pid", "start"} of the process that runs the run.
-PROCESS_TAG = "lensflow.process"
-END_REASON_TAG = "lensflow.endReason"
 ORPHANED = (
     "its training process ended without recording the end (killed with -9, the machine "
     "stopped, or the store could not be written); Lensflow closed it when it next opened the store"
