@@ -11,8 +11,9 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 from lensflow_protocol.errors import LensflowError, NotFound, Unsupported
 from lensflow_protocol.frameworks import ModelFramework
@@ -42,6 +43,7 @@ from .serving import AzureServing
 from .store import AzureStoreClient
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class AzureMLWorkspace(AzureServing, MlflowWorkspace):
@@ -107,26 +109,23 @@ class AzureMLWorkspace(AzureServing, MlflowWorkspace):
         request = dataclasses.replace(request, env=env)
         return await super().track_run(request, events, cancel)
 
-    async def _store(self, doing: str, method: str, *args: object) -> object:
+    async def _store(self, doing: str, call: Awaitable[T]) -> T:
         """A store-worker call that gives up within the command budget, restarting the worker."""
         try:
-            return await asyncio.wait_for(self.store.call(method, *args), COMMAND_BUDGET_S)
+            return await asyncio.wait_for(call, COMMAND_BUDGET_S)
         except TimeoutError:
             await self.store.close()
             raise deadline_error(doing, COMMAND_BUDGET_S) from None
 
     async def list_experiments(self) -> ListExperimentsResult:
-        raw = await self._store("list experiments", "list_experiments")
-        return ListExperimentsResult.model_validate(raw)
+        return await self._store("list experiments", self.store.list_experiments())
 
     async def list_runs(self, args: ListRunsArgs) -> ListRunsResult:
-        raw = await self._store(
-            "list runs", "list_runs", args.experiment_name, args.script, args.limit
-        )
-        return ListRunsResult.model_validate(raw)
+        runs = self.store.list_runs(args.experiment_name, args.script, args.limit)
+        return await self._store("list runs", runs)
 
     async def get_run(self, run_id: str) -> RunDetail:
-        return RunDetail.model_validate(await self._store(f"get run {run_id}", "get_run", run_id))
+        return await self._store(f"get run {run_id}", self.store.get_run(run_id))
 
     # --- Azure's model registry ----------------------------------------------------------
     async def register_model(self, args: RegisterModelArgs) -> RegisterModelResult:
