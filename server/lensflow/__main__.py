@@ -32,12 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     # pygls logs every message it sends at INFO: far too chatty for an editor's log.
     logging.getLogger("pygls").setLevel(max(logging.WARNING, logging.getLogger().level))
     logging.getLogger("pygls.protocol.json_rpc").addFilter(_answered_errors_in_one_line)
-    import atexit
-
     from .app import build_server
-    from .workspaces.tracking.runner import kill_all
+    from .processes import kill_at_exit
 
-    atexit.register(kill_all)
+    kill_at_exit()  # whatever the server starts (runs, MLflow's UI) is SIGKILLed if it is left
     server = build_server()
     # Start-up objects live for good; without this every full collection walks them again
     # (~30 ms every few edits on a large file, measured in bench/bench_codelens.py).

@@ -76,15 +76,15 @@ def workspace(project: Path) -> Iterator[Path]:
     (clusters and services outlive the server by design), then asserts that no supervisord or
     uvicorn of it is left."""
     yield project
+    from lensflow.processes import kill_pids
     from lensflow.workspaces.local.deployments import LocalDeployments
-    from lensflow.workspaces.local.supervisor import kill_all
 
     home = project / ".lensflow"
     if (home / "clusters").exists() or (home / "services").exists():
         LocalDeployments(home).clean_up(all=True)  # the client failed before its own cleanUp
     left = processes_of(project)
     if left:
-        kill_all(left, grace=1.0)
+        kill_pids(left, grace=1.0)
     assert left == [], f"processes outlived the workflow: {left}"
 
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from lensflow.processes import kill_pids, pid_alive
 from lensflow.workspaces.local.deployments import LocalDeployments
-from lensflow.workspaces.local.supervisor import kill_all, pid_alive
 
 SEEN: list[int] = []  # every supervisord / service pid a test started
 
@@ -45,7 +45,7 @@ def finish(deployments: LocalDeployments, home: Path) -> None:
         deployments.clean_up(all=True)
     finally:
         left = processes_of(home)
-        kill_all(left, grace=1.0)  # never leave a process behind, even when the test fails
+        kill_pids(left, grace=1.0)  # never leave a process behind, even when the test fails
     assert left == [], f"processes outlived clean_up: {left}"
 
 
@@ -60,5 +60,5 @@ def deployments(home: Path) -> Iterator[LocalDeployments]:
 def nothing_outlives_the_tests() -> Iterator[None]:
     yield
     alive = [pid for pid in SEEN if pid_alive(pid)]
-    kill_all(alive, grace=1.0)
+    kill_pids(alive, grace=1.0)
     assert alive == [], f"supervisord/uvicorn processes outlived the tests: {alive}"

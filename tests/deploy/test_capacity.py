@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from lensflow.workspaces.local.capacity import (
-    Pod,
-    admit,
-    allocatable,
-    cluster_capacity,
-    free_port,
-    vm_size,
-)
+from lensflow.processes import free_port
+from lensflow.workspaces.local.capacity import Pod, admit, allocatable, cluster_capacity, vm_size
 from lensflow_protocol.errors import NotFound, Unschedulable
 
 

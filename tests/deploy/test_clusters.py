@@ -7,8 +7,8 @@ import signal
 from pathlib import Path
 
 import pytest
+from lensflow.processes import pid_alive, wait_gone
 from lensflow.workspaces.local.deployments import LocalDeployments, ModelArtifact
-from lensflow.workspaces.local.supervisor import pid_alive, wait_gone
 from lensflow_protocol.deployment import CreateClusterArgs, DeployArgs
 from lensflow_protocol.errors import Conflict, NotFound, Unreachable, Unschedulable
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import joblib
 import pytest
+from lensflow.processes import pid_alive, wait_gone
 from lensflow.workspaces.local.deployments import LocalDeployments, ModelArtifact
-from lensflow.workspaces.local.supervisor import pid_alive, wait_gone
 from lensflow_protocol.deployment import CreateClusterArgs, DeployArgs, ServiceInfo
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Ridge

@@ -11,14 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from lensflow.processes import pid_alive, pids_with_env, tail_file
 from lensflow.workspaces.local.state import socket_for
-from lensflow.workspaces.local.supervisor import (
-    Program,
-    Supervisor,
-    pid_alive,
-    pids_with_env,
-    tail_file,
-)
+from lensflow.workspaces.local.supervisor import Program, Supervisor
 
 from .conftest import SEEN, processes_of
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from lensflow.processes import pid_alive, pids_with_env
 from lensflow.workspaces.local.state import Store
-from lensflow.workspaces.local.supervisor import pid_alive, pids_with_env
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
 from pytest_lsp.client import make_test_lsp_client

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lensflow.workspaces.local.supervisor import pid_alive
+from lensflow.processes import pid_alive
 from lensflow.workspaces.tracking.orphans import process_gone
 from lensflow.workspaces.tracking.tags import END_REASON_TAG, PROCESS_TAG
 from lsprotocol import types

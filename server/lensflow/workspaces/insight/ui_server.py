@@ -8,13 +8,9 @@ signals the whole group, escalates to SIGKILL, and /proc confirms that nothing o
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
-import functools
 import logging
 import os
-import signal
-import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -22,7 +18,14 @@ from pathlib import Path
 
 from lensflow_protocol.errors import StoreError, Unreachable
 
-from ..local.supervisor import tail_file
+from ...processes import (
+    free_port,
+    group_members,
+    register_group,
+    stop_group,
+    tail_file,
+    unregister_group,
+)
 
 log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
@@ -37,9 +40,6 @@ _DIE_WITH_PARENT = (
     "if os.getppid() != int(sys.argv[1]): sys.exit(1)\n"
     "os.execv(sys.argv[2], sys.argv[2:])\n"
 )
-
-# Process groups of servers still running, for the last-resort kill at exit.
-LIVE_GROUPS: set[int] = set()
 
 
 @dataclass
@@ -59,12 +59,6 @@ class UiServer:
 
     def running(self) -> bool:
         return self.proc.returncode is None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
 
 
 def server_argv(python: str, store_uri: str, artifact_root: Path | None, port: int) -> list[str]:
@@ -105,8 +99,7 @@ async def start(
             start_new_session=True,
         )
     server = UiServer(store_uri, port, proc, log_path)
-    LIVE_GROUPS.add(server.pgid)
-    _kill_at_exit()
+    register_group(server.pgid)  # SIGKILLed at exit if never stopped
     log.info("mlflow server (group %d) starting on %s", server.pgid, server.url)
     try:
         await _wait_ready(server, ready_s)
@@ -155,51 +148,14 @@ async def answers(url: str, timeout: float = 2.0) -> bool:
         writer.close()
 
 
-def group_members(pgid: int) -> list[int]:
-    """Live processes of a process group (zombies hold nothing: they count as gone)."""
-    found = []
-    for stat_file in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat_file.read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            found.append(int(stat_file.parent.name))
-    return found
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
 async def stop(server: UiServer, grace: float = GRACE_S) -> list[int]:
     """SIGTERM the group, SIGKILL it if anything stays; returns the pids that survived."""
     pgid = server.pgid
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
-        _signal_group(pgid, sig)
-        deadline = time.monotonic() + wait
-        while group_members(pgid) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        if not group_members(pgid):
-            break
-        log.info("mlflow server group %d outlived %s", pgid, signal.Signals(sig).name)
+    await stop_group(pgid, grace)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(server.proc.wait(), 2.0)  # reap the leader
-    LIVE_GROUPS.discard(pgid)
+    unregister_group(pgid)
     survivors = group_members(pgid)
     if survivors:
         log.warning("mlflow server group %d: %s survived SIGKILL", pgid, survivors)
     return survivors
-
-
-@functools.cache
-def _kill_at_exit() -> None:
-    atexit.register(kill_all_now)  # once: an exit without `shutdown` leaves nothing running
-
-
-def kill_all_now() -> None:
-    """At exit, when there is no loop left to wait on: SIGKILL every group still recorded."""
-    for pgid in list(LIVE_GROUPS):
-        _signal_group(pgid, signal.SIGKILL)
-    LIVE_GROUPS.clear()

@@ -7,7 +7,6 @@ resources next to the pods already placed there.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -136,13 +135,3 @@ def admit(
         free[index][1] -= want_mib
         placement.append(index)
     return placement
-
-
-def free_port(taken: set[int]) -> int:
-    """A port free on 127.0.0.1 now that no recorded service holds (it may be down for now)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if port not in taken:
-            return port

@@ -38,9 +38,10 @@ from lensflow_protocol.errors import (
     Unreachable,
 )
 
-from .capacity import Pod, admit, cluster_capacity, free_port, mebibytes, millicores
+from ...processes import free_port, kill_pids, pids_with_env, tail_file
+from .capacity import Pod, admit, cluster_capacity, mebibytes, millicores
 from .state import ClusterRecord, ServiceRecord, Store, ping, socket_for
-from .supervisor import Supervisor, kill_all, pids_with_env, tail_file
+from .supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +278,7 @@ class LocalDeployments:
                 log.warning("could not stop %s through its supervisord: %s", name, exc)
             (supervisor.folder / "programs" / f"{name}.conf").unlink(missing_ok=True)
         # Whatever supervisord could not stop (it was killed, or a worker was orphaned).
-        kill_all(pids_with_env(self.store.marker(name)))
+        kill_pids(pids_with_env(self.store.marker(name)))
         self.store.remove(folder)
         log.info("service %s removed", name)
         return [Deleted(kind="service", name=name)]

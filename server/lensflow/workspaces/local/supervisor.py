@@ -3,17 +3,16 @@
 Also runnable as a script (`python supervisor.py --reap-env NAME=VALUE -- argv…`): the launcher
 of every supervised program. It kills what an earlier run of the same program left behind
 (uvicorn workers orphaned by a `kill -9` of their master hold the port) and then execs argv.
-Only the standard library and `supervisor` are imported, so the launcher starts fast.
+Only the standard library, `lensflow.processes` (standard library only) and `supervisor` are
+imported, so the launcher starts fast.
 """
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import logging
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+# Absolute, not relative: run by path this file has no package. `lensflow` is importable there
+# all the same: the program the launcher execs (uvicorn serving lensflow.scoring) needs it too,
+# from the same interpreter and environment.
+from lensflow.processes import kill_pids, pid_alive, pids_with_env, tail_file, wait_gone
 
 log = logging.getLogger(__name__)
 
@@ -100,70 +104,6 @@ class _UnixConnection(http.client.HTTPConnection):
         sock.settimeout(self.timeout)
         sock.connect(self.path)
         self.sock = sock
-
-
-def pid_alive(pid: int) -> bool:
-    """True while `pid` runs; a zombie nobody reaped counts as gone."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return not Path("/proc").is_dir()
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
-def wait_gone(pids: Sequence[int], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while any(pid_alive(p) for p in pids):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
-def pids_with_env(entry: str) -> list[int]:
-    """Processes whose environment holds `entry` (NAME=VALUE): a program and all its children."""
-    wanted, found = entry.encode(), []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            if wanted in (proc / "environ").read_bytes().split(b"\0"):
-                found.append(int(proc.name))
-        except (OSError, ValueError):
-            continue
-    return [pid for pid in found if pid != os.getpid()]
-
-
-def kill_all(pids: Sequence[int], grace: float = 3.0) -> None:
-    """SIGTERM, then SIGKILL what is still there after `grace` seconds."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
-        if wait_gone(pids, wait):
-            return
-    log.warning("processes %s survived SIGKILL", [p for p in pids if pid_alive(p)])
-
-
-def tail_file(path: Path, lines: int) -> list[str]:
-    """The last `lines` lines of a text file (empty if it does not exist)."""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            start = size
-            data = b""
-            while start > 0 and data.count(b"\n") <= lines:
-                start = max(0, start - 65536)
-                handle.seek(start)
-                data = handle.read(size - start)
-    except FileNotFoundError:
-        return []
-    return data.decode("utf-8", "replace").splitlines()[-lines:]
 
 
 class Supervisor:
@@ -277,7 +217,7 @@ class Supervisor:
             log.info("supervisord of %s did not take shutdown: %s", self.folder, exc)
         if pid is not None and not wait_gone([pid], timeout):
             log.warning("supervisord %d ignored shutdown: SIGKILL", pid)
-            kill_all([pid], grace=0)
+            kill_pids([pid], grace=0)
         self.sock.unlink(missing_ok=True)
 
 
@@ -290,7 +230,7 @@ def main(argv: list[str]) -> int:
     leftovers = [p for p in pids_with_env(argv[1]) if p != os.getppid()]
     if leftovers:
         print(f"lensflow: stopping leftovers of an earlier run: {leftovers}", file=sys.stderr)
-        kill_all(leftovers, grace=0)
+        kill_pids(leftovers, grace=0)
     os.execv(argv[3], argv[3:])
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import contextlib
 import logging
 import os
 import signal
@@ -18,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ...processes import register_group, signal_group, stop_group, unregister_group
 from .events import EndedEvent, StartedEvent, parse
 
 log = logging.getLogger(__name__)
@@ -108,20 +108,6 @@ async def _read_control(read_fd: int, outcome: RunOutcome, on_started: StartedSi
         transport.close()
 
 
-_LIVE_GROUPS: set[int] = set()
-
-
-def kill_all() -> None:
-    """Last resort at exit: no training process outlives the server unasked."""
-    for pid in list(_LIVE_GROUPS):
-        _signal_group(pid, signal.SIGKILL)
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-
-
 async def run_script(
     request: RunRequest,
     on_output: OutputSink,
@@ -160,30 +146,26 @@ async def run_script(
         _pump(proc.stderr, "stderr", on_output, keeper),
         _read_control(read_fd, outcome, on_started),
     )
-    _LIVE_GROUPS.add(proc.pid)
+    register_group(proc.pid)  # killed at exit if the server goes first
     exited = asyncio.ensure_future(proc.wait())
     cancelled = asyncio.ensure_future(cancel.wait())
     try:
         await asyncio.wait({exited, cancelled}, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
         # Our caller is going away (server exit): the script must not run on unwatched.
-        _signal_group(proc.pid, signal.SIGKILL)
-        _LIVE_GROUPS.discard(proc.pid)
+        signal_group(proc.pid, signal.SIGKILL)
+        unregister_group(proc.pid)
         readers.cancel()
         raise
     if not exited.done():
         outcome.cancelled = True
         log.info("cancelling run: SIGTERM to process group %d", proc.pid)
-        _signal_group(proc.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(asyncio.shield(exited), GRACE_S)
-        except TimeoutError:
-            log.info("run did not stop in %.0fs: SIGKILL", GRACE_S)
-        # Whatever the bootstrap left behind in the group goes too.
-        _signal_group(proc.pid, signal.SIGKILL)
+        # The bootstrap's exit ends the grace: it ends the MLflow run, then what the script left
+        # behind in the group gets SIGKILL.
+        await stop_group(proc.pid, GRACE_S, stopped=exited.done)
         await exited
     cancelled.cancel()
-    _LIVE_GROUPS.discard(proc.pid)
+    unregister_group(proc.pid)
     outcome.exit_code = exited.result()
     try:
         await asyncio.wait_for(readers, 5.0)

@@ -1,0 +1,183 @@
+"""Every process the server starts ends when asked, and with the server: one home for that.
+
+- A registry of the process groups the server started (training runs, `mlflow server`), and
+  `kill_all`, run at exit, that SIGKILLs every group still registered, whoever started it.
+- Signal escalation: SIGTERM, a grace, then SIGKILL, for a process group (`stop_group`,
+  async: it runs on the server's loop) and for a list of pids (`kill_pids`, blocking).
+- The /proc helpers that tell what is still running, `tail_file` and `free_port`.
+
+Standard library only, and no asyncio at import: the supervisord launcher
+(`workspaces/local/supervisor.py` run as a script) imports this module before every service start.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+KILL_WAIT_S = 2.0  # how long SIGKILL gets to take effect before survivors are reported
+
+_LIVE_GROUPS: set[int] = set()
+
+
+def register_group(pgid: int) -> None:
+    """Records a process group the server started: `kill_all` ends it at exit unless it is
+    unregistered first."""
+    kill_at_exit()
+    _LIVE_GROUPS.add(pgid)
+
+
+def unregister_group(pgid: int) -> None:
+    _LIVE_GROUPS.discard(pgid)
+
+
+@functools.cache
+def kill_at_exit() -> None:
+    """Arranges `kill_all` at interpreter exit, once; the first registration does it too, so
+    an embedding that never runs `__main__` is covered."""
+    atexit.register(kill_all)
+
+
+def kill_all() -> None:
+    """Last resort at exit, with no loop left to wait on: SIGKILL every registered group, so no
+    process the server started outlives it unasked."""
+    for pgid in list(_LIVE_GROUPS):
+        signal_group(pgid, signal.SIGKILL)
+    _LIVE_GROUPS.clear()
+
+
+def signal_group(pgid: int, sig: int) -> None:
+    """Sends `sig` to a process group; a group already gone is no error."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+async def stop_group(
+    pgid: int, grace: float, stopped: Callable[[], bool] | None = None
+) -> list[int]:
+    """SIGTERM the group; once `stopped()` is true (by default: no member is left) or after
+    `grace` seconds, SIGKILL whatever is left of it. Returns the pids that survived SIGKILL."""
+    import asyncio  # here, not at the top: the launcher that imports this module starts fast
+
+    def gone() -> bool:
+        return not group_members(pgid)
+
+    async def until(done: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not done() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return done()
+
+    signal_group(pgid, signal.SIGTERM)
+    if not await until(stopped or gone, grace):
+        log.info("process group %d still ran %.0f s after SIGTERM: SIGKILL", pgid, grace)
+    # Always: a leader that obeyed may leave children behind in its group.
+    signal_group(pgid, signal.SIGKILL)
+    await until(gone, KILL_WAIT_S)
+    return group_members(pgid)
+
+
+def kill_pids(pids: Sequence[int], grace: float = 3.0) -> None:
+    """SIGTERM, then SIGKILL what is still there after `grace` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, KILL_WAIT_S)):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        if wait_gone(pids, wait):
+            return
+    log.warning("processes %s survived SIGKILL", [p for p in pids if pid_alive(p)])
+
+
+def _stat(proc: Path) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (which may hold spaces and
+    parentheses): state first, then ppid, pgrp, …"""
+    return (proc / "stat").read_text().rsplit(")", 1)[-1].split()
+
+
+def pid_alive(pid: int) -> bool:
+    """True while `pid` runs; a zombie nobody reaped counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = _stat(Path(f"/proc/{pid}"))[0]
+    except OSError:
+        return not Path("/proc").is_dir()  # no /proc (not Linux): kill(0) is all we know
+    return state != "Z"
+
+
+def wait_gone(pids: Sequence[int], timeout: float) -> bool:
+    """Waits until none of `pids` runs; False if one still does after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while any(pid_alive(p) for p in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes of a process group (zombies hold nothing: they count as gone)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = _stat(proc)
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            found.append(int(proc.name))
+    return found
+
+
+def pids_with_env(entry: str) -> list[int]:
+    """Processes whose environment holds `entry` (NAME=VALUE): a program and all its children."""
+    wanted, found = entry.encode(), []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if wanted in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+        except (OSError, ValueError):
+            continue
+    return [pid for pid in found if pid != os.getpid()]
+
+
+def tail_file(path: Path, lines: int) -> list[str]:
+    """The last `lines` lines of a text file (empty if it does not exist)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            start = size
+            data = b""
+            # Read back in blocks until enough lines are in: a big log is never read whole.
+            while start > 0 and data.count(b"\n") <= lines:
+                start = max(0, start - 65536)
+                handle.seek(start)
+                data = handle.read(size - start)
+    except FileNotFoundError:
+        return []
+    return data.decode("utf-8", "replace").splitlines()[-lines:]
+
+
+def free_port(taken: Collection[int] = ()) -> int:
+    """A port free on 127.0.0.1 now and not in `taken` (ports recorded for services that may be
+    down for now, and would clash when they come back)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port not in taken:
+            return port
