@@ -1,59 +1,52 @@
-"""The local workspace: an MLflow SQLite store (WAL) and artifact folder under `home`."""
+"""The local workspace: an MLflow SQLite store (WAL) and artifact folder under `home`, and
+local clusters and services.
+
+Tracking is `MlflowWorkspace`'s. Clusters and services are `LocalDeployments`' (blocking:
+supervisord RPC, HTTP probes), run in worker threads; this layer resolves registered models
+through the store worker and turns state changes into events.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
-import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lensflow_protocol.deployment import (
+    CleanUpArgs,
+    CleanUpResult,
+    ClusterInfo,
+    CreateClusterArgs,
+    DeployArgs,
+    InvokeEndpointArgs,
+    InvokeEndpointResult,
+    ListClustersResult,
+    ListServicesResult,
+    ServiceInfo,
+    ServiceKeys,
+    ServiceLogs,
+)
 from lensflow_protocol.errors import StoreError
 from lensflow_protocol.settings import WorkspaceInfo
 
+from ..base import DeployEvents
+from ..endpoint import example_body, invoke
 from ..tracking.mlflow_workspace import MlflowWorkspace
 from ..tracking.uris import is_server_uri
-from .serving import LocalServing
+from .sqlite_store import enable_wal, has_mlflow_tables
 
 if TYPE_CHECKING:
     from lensflow_protocol.tracking import TrackRunResult
 
     from ..base import RunEvents, TrackRequest
+    from .deployments import LocalDeployments
 
 log = logging.getLogger(__name__)
 
 
-def enable_wal(db: Path) -> None:
-    """WAL lets the editor's queries read while a training child writes.
-
-    The mode is kept in the database file, so setting it once, before mlflow creates its
-    tables, is enough; stdlib sqlite3 does it without loading mlflow in the server.
-    """
-    try:
-        with sqlite3.connect(db, timeout=10) as conn:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(
-            f"{db} is not a usable SQLite database ({exc}). Move it aside to start afresh; "
-            "Lensflow will not overwrite it.",
-            path=str(db),
-        ) from exc
-    if str(mode).lower() != "wal":
-        log.warning("%s stays in %s journal mode", db, mode)
-
-
-def has_mlflow_tables(db: Path) -> bool:
-    """Whether MLflow has made its tables in `db` (stdlib sqlite3: no mlflow in the server)."""
-    query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
-    try:
-        with contextlib.closing(sqlite3.connect(db, timeout=10)) as conn:
-            return conn.execute(query).fetchone() is not None
-    except sqlite3.DatabaseError:
-        return True  # damaged: the run itself says what is wrong
-
-
-class LocalWorkspace(LocalServing, MlflowWorkspace):
+class LocalWorkspace(MlflowWorkspace):
     kind = "local"
 
     def __init__(self, home: Path, python: str, tracking_uri: str | None = None) -> None:
@@ -95,3 +88,68 @@ class LocalWorkspace(LocalServing, MlflowWorkspace):
         return WorkspaceInfo(
             kind="local", name=name, home=str(self.home), tracking_uri=self.tracking_uri
         )
+
+    # --- clusters and services: LocalDeployments (blocking) runs in worker threads ----------
+    @functools.cached_property
+    def deployments(self) -> LocalDeployments:
+        from .deployments import LocalDeployments
+
+        return LocalDeployments(self.home)
+
+    # Local waits are seconds long: `cancel` is accepted for the interface, and not needed.
+    async def create_cluster(
+        self, args: CreateClusterArgs, events: DeployEvents, cancel: asyncio.Event | None = None
+    ) -> ClusterInfo:
+        events.cluster_updated(args.name, "Creating", None)
+        info = await asyncio.to_thread(self.deployments.create_cluster, args)
+        events.cluster_updated(info.name, info.state, info.error)
+        return info
+
+    async def deploy(
+        self, args: DeployArgs, events: DeployEvents, cancel: asyncio.Event | None = None
+    ) -> ServiceInfo:
+        from .deployments import ModelArtifact
+
+        files = await self.store.model_artifact(args.model_name, args.model_version)
+        model = ModelArtifact(
+            name=files["name"], version=files["version"], framework=files["framework"],
+            path=Path(files["path"]), script=files["script"],
+        )  # fmt: skip
+        loop = asyncio.get_running_loop()
+
+        def on_state(state: str, error: str | None) -> None:
+            loop.call_soon_threadsafe(events.service_updated, args.service_name, state, error)
+
+        return await asyncio.to_thread(self.deployments.deploy, args, model, on_state)
+
+    async def invoke_endpoint(self, args: InvokeEndpointArgs) -> InvokeEndpointResult:
+        service = await asyncio.to_thread(self.deployments.service, args.service_name)
+        key = None
+        if service.auth_enabled:
+            key = (await asyncio.to_thread(self.deployments.keys, args.service_name)).primary_key
+        url = service.scoring_uri.rsplit("/", 1)[0] + args.path
+        body = args.input
+        if body is None:
+            body = await asyncio.to_thread(example_body, service.swagger_uri, args.path)
+        return await asyncio.to_thread(invoke, url, key, body, args.service_name)
+
+    async def clean_up(self, args: CleanUpArgs) -> CleanUpResult:
+        return await asyncio.to_thread(
+            functools.partial(
+                self.deployments.clean_up,
+                service=args.service_name, cluster=args.cluster_name, all=args.all,
+            )
+        )  # fmt: skip
+
+    async def list_clusters(self) -> ListClustersResult:
+        return ListClustersResult(clusters=await asyncio.to_thread(self.deployments.clusters))
+
+    async def list_services(self, cluster_name: str | None) -> ListServicesResult:
+        services = await asyncio.to_thread(self.deployments.services, cluster_name)
+        return ListServicesResult(services=services)
+
+    async def get_service_keys(self, service_name: str) -> ServiceKeys:
+        return await asyncio.to_thread(self.deployments.keys, service_name)
+
+    async def get_service_logs(self, service_name: str, tail: int) -> ServiceLogs:
+        return await asyncio.to_thread(self.deployments.logs, service_name, tail)
