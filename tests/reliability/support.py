@@ -98,15 +98,6 @@ async def output_seen(client: LanguageClient, needle: str, timeout: float = 60) 
     return run_id
 
 
-def wait_gone(pids: list[int], timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while any(pid_alive(pid) for pid in pids):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def service_processes(home: Path, service: str) -> list[int]:
     """Every live process of a service: uvicorn and its workers carry the service's marker."""
     return [pid for pid in pids_with_env(Store(home).marker(service)) if pid_alive(pid)]

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lensflow.processes import pid_alive
+from lensflow.processes import pid_alive, wait_gone
 from lensflow.workspaces.tracking.orphans import process_gone
 from lensflow.workspaces.tracking.tags import END_REASON_TAG, PROCESS_TAG
 from lsprotocol import types
@@ -45,7 +45,6 @@ from .support import (
     output_seen,
     server_pid,
     wait_for,
-    wait_gone,
 )
 
 

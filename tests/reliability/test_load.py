@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from lensflow.processes import wait_gone
 from pytest_lsp import LanguageClient
 
 from tests.conftest import SAMPLE, execute, notes
@@ -33,7 +34,6 @@ from .support import (
     seed_service,
     service_processes,
     wait_for,
-    wait_gone,
 )
 
 LOAD_SECONDS = float(os.environ.get("LENSFLOW_LOAD_SECONDS", "60"))
