@@ -101,7 +101,28 @@ def kill_pids(pids: Sequence[int], grace: float = 3.0) -> None:
 def _stat(proc: Path) -> list[str]:
     """The fields of /proc/<pid>/stat after the command name (which may hold spaces and
     parentheses): state first, then ppid, pgrp, …"""
-    return (proc / "stat").read_text().rsplit(")", 1)[-1].split()
+    return (proc / "stat").read_text(errors="replace").rsplit(")", 1)[-1].split()
+
+
+def started_at(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (stat field 22), which tells a
+    reused pid from the one that was; None when no such process runs. Raises OSError
+    where there is no /proc."""
+    try:
+        fields = _stat(Path(f"/proc/{pid}"))
+    except FileNotFoundError:
+        return None
+    return None if fields[0] in ("Z", "X") else int(fields[19])
+
+
+def boot_id() -> str:
+    """This boot of the machine: a pid from another boot is surely gone."""
+    return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+
+
+def pid_namespace() -> str:
+    """The pid namespace we run in: a pid from another one means nothing here."""
+    return os.readlink("/proc/self/ns/pid")
 
 
 def pid_alive(pid: int) -> bool:

@@ -14,13 +14,16 @@ from pathlib import Path
 
 import pytest
 from lensflow.processes import (
+    boot_id,
     free_port,
     group_members,
     kill_all,
     kill_pids,
     pid_alive,
+    pid_namespace,
     pids_with_env,
     register_group,
+    started_at,
     stop_group,
     tail_file,
     unregister_group,
@@ -202,3 +205,21 @@ def test_free_port_avoids_taken_ports(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket, "socket", Probe)
     assert free_port({5001, 5002}) == 5003
+
+
+def test_started_at_tells_a_running_process_from_an_ended_one() -> None:
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        first = started_at(child.pid)
+        assert isinstance(first, int) and first > 0
+        assert started_at(child.pid) == first  # stable while it runs
+    finally:
+        child.kill()
+        child.wait()
+    assert started_at(child.pid) is None  # reaped: no such process
+
+
+def test_boot_id_and_pid_namespace_name_this_machine() -> None:
+    assert len(boot_id()) == 36  # a UUID, the same for the whole boot
+    assert boot_id() == boot_id()
+    assert pid_namespace().startswith("pid:[")

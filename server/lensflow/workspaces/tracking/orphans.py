@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 
+from ...processes import boot_id, pid_namespace, started_at
+
 ORPHANED = (
     "its training process ended without recording the end (killed with -9, the machine "
     "stopped, or the store could not be written); Lensflow closed it when it next opened the store"
@@ -25,16 +27,14 @@ def process_gone(tag: str | None) -> bool:
         pid, start = int(info["pid"]), int(info["start"])
         if info["host"] != os.uname().nodename:
             return False
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as boot:
-            if boot.read().strip() != info["bootId"]:
-                return True
-        if info["pidNs"] != os.readlink("/proc/self/ns/pid"):
+        if boot_id() != info["bootId"]:
+            return True
+        if info["pidNs"] != pid_namespace():
             return False
     except (ValueError, KeyError, TypeError, OSError):
         return False
     try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
+        now = started_at(pid)
     except OSError:
         return True
-    return fields[0] in ("Z", "X") or int(fields[19]) != start
+    return now != start
