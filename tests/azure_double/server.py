@@ -728,7 +728,10 @@ class AzureDouble:
         container, _, blob_name = exchange.path.lstrip("/").partition("/")
         if container != self.blob_container:
             raise ArmError(404, "ContainerNotFound", "The specified container does not exist.")
-        common = {"x-ms-version": BLOB_SERVICE_VERSION}
+        # Blob storage answers in the service version the client asked for.
+        common = {
+            "x-ms-version": exchange.request_headers.get("x-ms-version", BLOB_SERVICE_VERSION)
+        }
         comp = exchange.query.get("comp")
         if not blob_name:
             if method == "GET" and comp == "list":
