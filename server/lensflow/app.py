@@ -26,8 +26,8 @@ from .lsp.feature import Feature, install, on
 from .server import LensflowServer
 
 FEATURES: tuple[type[Feature], ...] = (
-    Tracking,  # first: see Lifecycle
     Configuration,
+    Tracking,
     Deployment,
     Lenses,
     CodeActions,
@@ -41,7 +41,8 @@ FEATURES: tuple[type[Feature], ...] = (
 
 
 class Lifecycle(Feature):
-    """Ends the features' work at `shutdown`, in the order they were made."""
+    """Ends the features' work at `shutdown`: runs first, so each is recorded KILLED before
+    the requests waiting on them are cut, then every other feature in the order made."""
 
     def __init__(self, server: LensflowServer, features: list[Feature]) -> None:
         super().__init__(server)
@@ -49,11 +50,13 @@ class Lifecycle(Feature):
 
     @on(types.SHUTDOWN)
     async def shutdown_all(self, params: None) -> None:
-        first, *rest = self.features  # Tracking: its runs must end before requests are cut
-        await first.shutdown()
-        self.server.protocol.cancel_pending_requests()
-        for feature in rest:
+        runs: list[Feature] = [f for f in self.features if isinstance(f, Tracking)]
+        for feature in runs:
             await feature.shutdown()
+        self.server.protocol.cancel_pending_requests()
+        for other in self.features:
+            if other not in runs:
+                await other.shutdown()
 
 
 def build_server() -> LensflowServer:
