@@ -36,6 +36,14 @@ class Settings(WireModel):
             "interactive (a browser) only when chosen here."
         ),
     )
+    azure_sdk: Literal["v1", "v2"] = Field(
+        default="v1",
+        description=(
+            "Which Azure ML SDK an Azure workspace drives. v1: azureml-core, the seed's AKS "
+            "path. v2: azure-ai-ml, which registers models and tracks runs but does not deploy "
+            "yet in this version; so the default stays v1 until it does."
+        ),
+    )
 
 
 class GetWorkspaceArgs(WireModel):

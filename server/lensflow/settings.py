@@ -58,4 +58,7 @@ def make_workspace(resolved: ResolvedSettings) -> Workspace:
         )
     from .workspaces.azureml import AzureMLWorkspace
 
-    return AzureMLWorkspace(config, resolved.python, auth=resolved.settings.azure_auth)
+    settings = resolved.settings
+    return AzureMLWorkspace(
+        config, resolved.python, auth=settings.azure_auth, azure_sdk=settings.azure_sdk
+    )

@@ -325,6 +325,10 @@ export interface Settings {
    */
   azureAuth?: "auto" | "servicePrincipal" | "cli" | "msi" | "interactive";
   /**
+   * Which Azure ML SDK an Azure workspace drives. v1: azureml-core, the seed's AKS path. v2: azure-ai-ml, which registers models and tracks runs but does not deploy yet in this version; so the default stays v1 until it does.
+   */
+  azureSdk?: "v1" | "v2";
+  /**
    * State folder; default: <first workspace folder>/.lensflow.
    */
   home?: string | null;

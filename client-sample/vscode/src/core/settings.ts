@@ -5,7 +5,14 @@ import * as os from "node:os";
 import * as path from "node:path";
 
 /** The keys of the server's `Settings` (schema: $defs/Settings), camelCase as on the wire. */
-export const SERVER_SETTING_KEYS = ["workspace", "trackingUri", "python", "home", "azureAuth"] as const;
+export const SERVER_SETTING_KEYS = [
+  "workspace",
+  "trackingUri",
+  "python",
+  "home",
+  "azureAuth",
+  "azureSdk",
+] as const;
 export type ServerSettingKey = (typeof SERVER_SETTING_KEYS)[number];
 export type ServerSettings = Partial<Record<ServerSettingKey, string>>;
 

@@ -10,6 +10,7 @@ import errno
 import socket
 
 from lensflow_protocol.errors import (
+    Conflict,
     LensflowError,
     NotFound,
     NotSignedIn,
@@ -67,6 +68,15 @@ def _names(exc: BaseException) -> set[str]:
     return {cls.__name__ for cls in type(exc).__mro__}
 
 
+def _status(chain: list[BaseException]) -> int | None:
+    """The HTTP status of azure-core's HttpResponseError (and its subclasses), if any."""
+    for e in chain:
+        status = getattr(e, "status_code", None)
+        if isinstance(status, int) and "HttpResponseError" in _names(e):
+            return status
+    return None
+
+
 def map_error(exc: BaseException, doing: str) -> LensflowError:
     """The domain error for `exc`, raised while `doing` (e.g. "create cluster aks-1")."""
     if isinstance(exc, LensflowError):
@@ -85,6 +95,14 @@ def map_error(exc: BaseException, doing: str) -> LensflowError:
         for e in chain
     ):
         return Unreachable(f"Azure ML could not be reached to {doing} ({first}). {NETWORK_HELP}")
+    status = _status(chain)
+    if status in (401, 403):
+        return NotSignedIn(f"Azure ML refused the sign-in while trying to {doing} ({first}). "
+                           f"{SIGN_IN_HELP}")  # fmt: skip
+    if status == 404:
+        return NotFound(f"Azure ML found nothing to {doing} ({first}).")
+    if status == 409:
+        return Conflict(f"Azure ML refused to {doing}: it conflicts with what is there ({first}).")
     if "401" in text or "403" in text or any(word in text for word in _AUTH_WORDS):
         return NotSignedIn(f"Azure ML refused the sign-in while trying to {doing} ({first}). "
                            f"{SIGN_IN_HELP}")  # fmt: skip

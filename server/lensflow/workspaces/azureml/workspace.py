@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePosixPath
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from lensflow_protocol.errors import LensflowError, NotFound, Unsupported
 from lensflow_protocol.frameworks import ModelFramework
@@ -56,8 +56,13 @@ class AzureMLWorkspace(AzureServing, MlflowWorkspace):
         sdk: AzureSdk | None = None,
         auth: AuthMode = "auto",
         clock: Callable[[], float] = time.monotonic,
+        azure_sdk: Literal["v1", "v2"] = "v1",
     ) -> None:
-        if sdk is None:
+        if sdk is None and azure_sdk == "v2":
+            from .sdk_v2 import AzureMLSdkV2
+
+            sdk = AzureMLSdkV2(config_path, auth)
+        elif sdk is None:
             from .sdk import AzureMLSdk
 
             sdk = AzureMLSdk(config_path, auth)
