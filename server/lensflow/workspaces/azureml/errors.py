@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from collections.abc import Mapping
 
 from lensflow_protocol.errors import (
     Conflict,
@@ -23,6 +24,19 @@ SIGN_IN_HELP = (
     "AZURE_CLIENT_SECRET (a service principal) in the server's environment; run `az login` "
     "(Azure CLI); or run on an Azure machine with a managed identity."
 )
+SERVICE_PRINCIPAL_VARS = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET")
+
+
+def uses_service_principal(mode: str, env: Mapping[str, str]) -> bool:
+    """Whether a service principal signs in: when asked for, or (auto) when its variables are
+    all set. Asked for without them is a sign-in error a person can fix."""
+    has_sp = all(env.get(name) for name in SERVICE_PRINCIPAL_VARS)
+    if mode == "servicePrincipal" and not has_sp:
+        needed = ", ".join(SERVICE_PRINCIPAL_VARS)
+        raise NotSignedIn(f"A service principal needs {needed}. {SIGN_IN_HELP}")
+    return mode == "servicePrincipal" or (mode == "auto" and has_sp)
+
+
 NETWORK_HELP = (
     "Check the network connection (proxy, VPN, firewall) and that the workspace in config.json "
     "still exists, then retry."

@@ -23,7 +23,7 @@ from lensflow_protocol.frameworks import ModelFramework
 from lensflow.frameworks import AZURE_NAMES
 
 from ..tracking.tags import SCRIPT_TAG
-from .errors import SIGN_IN_HELP
+from .errors import SIGN_IN_HELP, uses_service_principal
 from .interface import (
     AksCluster,
     AksSpec,
@@ -39,7 +39,6 @@ INSTALL_HELP = (
     "`azureml` extra (pip install 'lensflow[azureml]'), restart the server, or set `workspace` "
     'to "local".'
 )
-_SP_VARS = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET")
 
 
 def load_sdk() -> SimpleNamespace:
@@ -71,10 +70,7 @@ def make_auth(sdk: SimpleNamespace, mode: AuthMode, env: Mapping[str, str]) -> A
     tenant = env.get("AZURE_TENANT_ID")
     if mode == "interactive":
         return auth.InteractiveLoginAuthentication(tenant_id=tenant)
-    has_sp = all(env.get(name) for name in _SP_VARS)
-    if mode == "servicePrincipal" or (mode == "auto" and has_sp):
-        if not has_sp:
-            raise NotSignedIn(f"A service principal needs {', '.join(_SP_VARS)}. {SIGN_IN_HELP}")
+    if uses_service_principal(mode, env):
         return auth.ServicePrincipalAuthentication(
             tenant_id=env["AZURE_TENANT_ID"],
             service_principal_id=env["AZURE_CLIENT_ID"],

@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
-from lensflow_protocol.errors import InvalidPath, NotSignedIn, Unsupported
+from lensflow_protocol.errors import InvalidPath, Unsupported
 from lensflow_protocol.frameworks import ModelFramework
 
-from .errors import SIGN_IN_HELP
+from .errors import uses_service_principal
 from .interface import (
     AksCluster,
     AksSpec,
@@ -44,7 +44,6 @@ NO_DEPLOY_YET = (
 FRAMEWORK_TAG = "modelFramework"
 FRAMEWORK_VERSION_TAG = "modelFrameworkVersion"
 RUN_ID_TAG = "runId"
-_SP_VARS = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET")
 _CONFIG_KEYS = ("subscription_id", "resource_group", "workspace_name")
 
 
@@ -61,10 +60,7 @@ def make_credential(mode: AuthMode, env: Mapping[str, str]) -> Any:
     tenant = env.get("AZURE_TENANT_ID")
     if mode == "interactive":
         return identity.InteractiveBrowserCredential(tenant_id=tenant)
-    has_sp = all(env.get(name) for name in _SP_VARS)
-    if mode == "servicePrincipal" or (mode == "auto" and has_sp):
-        if not has_sp:
-            raise NotSignedIn(f"A service principal needs {', '.join(_SP_VARS)}. {SIGN_IN_HELP}")
+    if uses_service_principal(mode, env):
         return identity.ClientSecretCredential(
             env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"]
         )
