@@ -57,6 +57,7 @@ class Lifecycle(Feature):
         for other in self.features:
             if other not in runs:
                 await other.shutdown()
+        await self.server.services.stop()
 
 
 def build_server() -> LensflowServer:

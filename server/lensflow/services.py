@@ -66,6 +66,14 @@ class ServiceMonitor:
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._watch())
 
+    async def stop(self) -> None:
+        """Stop watching (at shutdown)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     def reporter(self, report: Callable[[str], None] | None = None) -> Reporter:
         return Reporter(self, report)
 

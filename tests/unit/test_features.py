@@ -4,11 +4,13 @@ alone; and the owners of shared state (services, newest runs) keep it as they sa
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
+import pytest_asyncio
 from lensflow.app import FEATURES, build_server
 from lensflow.latest_runs import LatestRuns
 from lensflow.lsp.feature import Feature, handlers
@@ -99,9 +101,9 @@ async def rounds(n: int = 4) -> None:
     await asyncio.sleep(services.INTERVAL_S * n)
 
 
-async def test_the_monitor_reports_each_state_once_and_refreshes_on_new_services(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest_asyncio.fixture
+async def watched(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Watched, ServiceMonitor]]:
+    """A monitor watching one Healthy service, a round every 10 ms."""
     from lensflow import services
 
     monkeypatch.setattr(services, "INTERVAL_S", 0.01)
@@ -110,6 +112,14 @@ async def test_the_monitor_reports_each_state_once_and_refreshes_on_new_services
     world.services = [service("a", "Healthy")]
     monitor.start()
     await rounds()
+    yield world, monitor
+    await monitor.stop()
+
+
+async def test_the_monitor_reports_each_state_once_and_refreshes_on_new_services(
+    watched: tuple[Watched, ServiceMonitor],
+) -> None:
+    world, monitor = watched
     assert [p["state"] for _, p in world.sent] == ["Healthy"]
     assert set(monitor.services) == {"a"} and world.refreshes == 1
     world.services = [service("a", "Unhealthy")]
@@ -119,16 +129,9 @@ async def test_the_monitor_reports_each_state_once_and_refreshes_on_new_services
 
 
 async def test_the_monitor_stays_quiet_while_a_clean_up_runs(
-    monkeypatch: pytest.MonkeyPatch,
+    watched: tuple[Watched, ServiceMonitor],
 ) -> None:
-    from lensflow import services
-
-    monkeypatch.setattr(services, "INTERVAL_S", 0.01)
-    world = Watched()
-    monitor = ServiceMonitor(world.list, world.send, world.changed)
-    world.services = [service("a", "Healthy")]
-    monitor.start()
-    await rounds()
+    world, monitor = watched
     async with monitor.cleaning():
         world.services = [service("a", "Failed")]  # being deleted: no news
         await rounds()
