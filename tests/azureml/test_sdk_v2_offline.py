@@ -67,3 +67,21 @@ def _http(cls: type[HttpResponseError], status: int) -> HttpResponseError:
 )
 def test_azure_core_errors_map_by_class_and_status(exc: Exception, kind: str) -> None:
     assert map_error(exc, "list models").kind.value == kind
+
+
+def _caused_by(exc: Exception, cause: Exception) -> Exception:
+    exc.__cause__ = cause
+    return exc
+
+
+def test_a_token_request_that_never_reached_the_sign_in_service_is_the_network() -> None:
+    """azure-identity wraps a refused token request in ClientAuthenticationError: unreachable,
+    not "sign in"; a credential that is unavailable stays a sign-in matter."""
+    from azure.identity import CredentialUnavailableError
+
+    refused = ServiceRequestError("('Unable to connect to proxy', Connection refused)")
+    wrapped = _caused_by(ClientAuthenticationError("Authentication failed: refused"), refused)
+    assert map_error(wrapped, "list models").kind.value == "unreachable"
+    unavailable = _caused_by(CredentialUnavailableError("no response from IMDS"), refused)
+    assert map_error(unavailable, "list models").kind.value == "notSignedIn"
+    assert map_error(ClientAuthenticationError("AADSTS7000215"), "x").kind.value == "notSignedIn"

@@ -91,6 +91,14 @@ def _status(chain: list[BaseException]) -> int | None:
     return None
 
 
+def _is_network(exc: BaseException) -> bool:
+    return bool(
+        _names(exc) & _NETWORK_NAMES
+        or isinstance(exc, socket.gaierror | ConnectionError | TimeoutError)
+        or (isinstance(exc, OSError) and exc.errno in _NET_ERRNOS)
+    )
+
+
 def map_error(exc: BaseException, doing: str) -> LensflowError:
     """The domain error for `exc`, raised while `doing` (e.g. "create cluster aks-1")."""
     if isinstance(exc, LensflowError):
@@ -98,16 +106,16 @@ def map_error(exc: BaseException, doing: str) -> LensflowError:
     chain = _chain(exc)
     text = " ".join(str(e) for e in chain).lower()
     first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    network = any(_is_network(e) for e in chain)
+    # azure-identity wraps a token request that never reached the sign-in service in a
+    # ClientAuthenticationError ("Authentication failed: ...Connection refused"): that is the
+    # network, not the sign-in. A credential that is unavailable stays a sign-in matter.
+    if network and not any("CredentialUnavailableError" in _names(e) for e in chain):
+        return Unreachable(f"Azure ML could not be reached to {doing} ({first}). {NETWORK_HELP}")
     if any(_names(e) & _AUTH_NAMES for e in chain):
         return NotSignedIn(f"Azure ML refused the sign-in while trying to {doing} ({first}). "
                            f"{SIGN_IN_HELP}")  # fmt: skip
-    if any(_names(e) & _NETWORK_NAMES or isinstance(e, socket.gaierror) for e in chain):
-        return Unreachable(f"Azure ML could not be reached to {doing} ({first}). {NETWORK_HELP}")
-    if any(
-        isinstance(e, ConnectionError | TimeoutError)
-        or (isinstance(e, OSError) and e.errno in _NET_ERRNOS)
-        for e in chain
-    ):
+    if network:
         return Unreachable(f"Azure ML could not be reached to {doing} ({first}). {NETWORK_HELP}")
     status = _status(chain)
     if status in (401, 403):
