@@ -106,30 +106,28 @@ def map_error(exc: BaseException, doing: str) -> LensflowError:
     chain = _chain(exc)
     text = " ".join(str(e) for e in chain).lower()
     first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-    network = any(_is_network(e) for e in chain)
+    signed_out = NotSignedIn(
+        f"Azure ML refused the sign-in while trying to {doing} ({first}). {SIGN_IN_HELP}"
+    )
+    not_found = NotFound(f"Azure ML found nothing to {doing} ({first}).")
     # azure-identity wraps a token request that never reached the sign-in service in a
     # ClientAuthenticationError ("Authentication failed: ...Connection refused"): that is the
     # network, not the sign-in. A credential that is unavailable stays a sign-in matter.
-    if network and not any("CredentialUnavailableError" in _names(e) for e in chain):
-        return Unreachable(f"Azure ML could not be reached to {doing} ({first}). {NETWORK_HELP}")
-    if any(_names(e) & _AUTH_NAMES for e in chain):
-        return NotSignedIn(f"Azure ML refused the sign-in while trying to {doing} ({first}). "
-                           f"{SIGN_IN_HELP}")  # fmt: skip
-    if network:
+    if any(_is_network(e) for e in chain) and not any(
+        "CredentialUnavailableError" in _names(e) for e in chain
+    ):
         return Unreachable(f"Azure ML could not be reached to {doing} ({first}). {NETWORK_HELP}")
     status = _status(chain)
-    if status in (401, 403):
-        return NotSignedIn(f"Azure ML refused the sign-in while trying to {doing} ({first}). "
-                           f"{SIGN_IN_HELP}")  # fmt: skip
+    if any(_names(e) & _AUTH_NAMES for e in chain) or status in (401, 403):
+        return signed_out
     if status == 404:
-        return NotFound(f"Azure ML found nothing to {doing} ({first}).")
+        return not_found
     if status == 409:
         return Conflict(f"Azure ML refused to {doing}: it conflicts with what is there ({first}).")
     if "401" in text or "403" in text or any(word in text for word in _AUTH_WORDS):
-        return NotSignedIn(f"Azure ML refused the sign-in while trying to {doing} ({first}). "
-                           f"{SIGN_IN_HELP}")  # fmt: skip
+        return signed_out
     if any(word in text for word in _NOT_FOUND_WORDS):
-        return NotFound(f"Azure ML found nothing to {doing} ({first}).")
+        return not_found
     return StoreError(f"Azure ML failed to {doing}: {type(exc).__name__}: {first}")
 
 
