@@ -31,7 +31,7 @@ import secrets
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import format_datetime
@@ -49,6 +49,11 @@ from starlette.routing import Route
 from tests.azure_double.tls import TlsFiles
 
 JsonObject = dict[str, Any]
+# A resource type under the workspace (``models``, ``computes``…): (exchange, path segments
+# after the type, JSON body) -> (status, headers, JSON answer). Raise ArmError for errors.
+ResourceHandler = Callable[["Exchange", list[str], Any], tuple[int, dict[str, str], Any]]
+# A path prefix served outside ARM's JSON conventions (a proxied service): it answers itself.
+MountHandler = Callable[[Request, "Exchange", bytes], Awaitable[Response]]
 
 PROVIDER = "Microsoft.MachineLearningServices"
 CLOUD_NAME = "LensflowAzureDouble"
@@ -172,6 +177,14 @@ class AzureDouble:
         self.models: dict[str, ModelContainerRecord] = {}
         self.blobs: dict[tuple[str, str], Blob] = {}
         self._sas_signature = ""
+        # Other modules of the double plug in here (see ResourceHandler, MountHandler); each
+        # registers a reset hook for the state it owns.
+        self.resources: dict[str, ResourceHandler] = {
+            "models": self._models,
+            "datastores": lambda exchange, segments, _body: self._datastores(exchange, segments),
+        }
+        self.mounts: dict[str, MountHandler] = {}
+        self.reset_hooks: list[Callable[[], None]] = []
         self.reset()
 
     # ---- what tests use ------------------------------------------------------------------
@@ -203,6 +216,8 @@ class AzureDouble:
             self.models.clear()
             self.blobs.clear()
             self._sas_signature = secrets.token_urlsafe(24)
+        for hook in self.reset_hooks:
+            hook()
 
     def fail_next(
         self,
@@ -286,6 +301,9 @@ class AzureDouble:
                 if fault.retry_after is not None:
                     headers["Retry-After"] = str(fault.retry_after)
                 raise ArmError(fault.status, fault.code, fault.message, headers)
+            for prefix, mount in self.mounts.items():
+                if exchange.path.startswith(prefix):
+                    return await mount(request, exchange, raw)
             if exchange.is_blob:
                 status, headers, body = self._blob(request.method, exchange, raw)
             else:
@@ -397,7 +415,7 @@ class AzureDouble:
             )
         segments = [s for s in (match["rest"] or "").split("/") if s]
         kind = segments[0].lower() if segments else "workspaces"
-        if kind not in API_VERSIONS:
+        if kind != "workspaces" and kind not in self.resources:
             raise ArmError(
                 404,
                 "NoRegisteredProviderFound",
@@ -426,9 +444,7 @@ class AzureDouble:
             if exchange.method != "GET":
                 raise ArmError(405, "MethodNotAllowed", "The double only reads the workspace.")
             return 200, {}, self._workspace()
-        if kind == "models":
-            return self._models(exchange, segments[1:], body)
-        return self._datastores(exchange, segments[1:])
+        return self.resources[kind](exchange, segments[1:], body)
 
     def _cloud_metadata(self) -> list[JsonObject]:
         base = self.base_url + "/"

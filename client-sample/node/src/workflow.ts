@@ -311,12 +311,20 @@ async function main(): Promise<number> {
   });
 
   // What the server tells while it works.
-  client.onLensflow("lensflow/runOutput", (p) => {
-    for (const line of p.text.replace(/\n$/, "").split("\n")) {
-      (p.stream === "stderr" ? process.stderr : process.stdout).write(`  | ${line}\n`);
-    }
+  // Output comes in chunks as the child writes them, not in lines: keep each stream's partial
+  // last line until its end arrives, so a line split across two chunks prints as one.
+  const partial: Record<string, string> = { stdout: "", stderr: "" };
+  const printLines = (stream: string, text: string): void => {
+    const lines = (partial[stream] + text).split("\n");
+    partial[stream] = lines.pop() ?? "";
+    for (const line of lines) (stream === "stderr" ? process.stderr : process.stdout).write(`  | ${line}\n`);
+  };
+  client.onLensflow("lensflow/runOutput", (p) => printLines(p.stream, p.text));
+  client.onLensflow("lensflow/runUpdated", (p) => {
+    // The run ended: what is left of a last line without a newline is a line too.
+    if (p.status !== "RUNNING") for (const stream of ["stdout", "stderr"]) if (partial[stream]) printLines(stream, "\n");
+    console.log(`  run ${p.runId.slice(0, 8)} is ${p.status}`);
   });
-  client.onLensflow("lensflow/runUpdated", (p) => console.log(`  run ${p.runId.slice(0, 8)} is ${p.status}`));
   client.onLensflow("lensflow/serviceUpdated", (p) =>
     console.log(`  service ${p.serviceName} is ${p.state}${p.error ? `: ${p.error}` : ""}`),
   );
