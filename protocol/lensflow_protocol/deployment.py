@@ -15,6 +15,15 @@ ClusterPurpose = Literal["DevTest", "FastProd"]
 # Azure's rules: compute names 2–16 chars, service names 3–32, lowercase, starting with a letter.
 ClusterName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,15}$")]
 ServiceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{2,31}$")]
+# The clusterName of a deployment that needs no cluster: an Azure ML managed online endpoint.
+MANAGED = "managed"
+# An ARM resource id: /subscriptions/<id>/resourceGroups/<rg>/providers/<namespace>/<type>/<name>
+ResourceId = Annotated[
+    str, Field(pattern=r"^/subscriptions/[^/]+/resource[Gg]roups/[^/]+/providers/[^/]+/.+[^/]$",
+               max_length=1024)
+]  # fmt: skip
+# Kubernetes' namespace names (RFC 1123 labels).
+Namespace = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
 
 
 class CreateClusterArgs(WireModel):
@@ -25,6 +34,16 @@ class CreateClusterArgs(WireModel):
         default="DevTest", description="DevTest: one node. FastProd: at least 12 vCPU in all."
     )
     location: Annotated[SafeStr, Field(max_length=64)] | None = None
+    resource_id: ResourceId | None = Field(
+        default=None,
+        description=(
+            "Azure ML SDK v2: attach this existing AKS or Arc cluster as a Kubernetes compute "
+            "instead of creating one."
+        ),
+    )
+    namespace: Namespace | None = Field(
+        default=None, description="With resourceId: the Kubernetes namespace (default: default)."
+    )
     wait: bool = True
 
 
@@ -34,18 +53,23 @@ class ClusterInfo(WireModel):
     vm_size: str
     node_count: int
     cluster_purpose: ClusterPurpose
-    cpu_cores: float = Field(description="vCPU in all nodes.")
-    memory_gb: float = Field(description="Memory in all nodes, GB.")
+    cpu_cores: float = Field(description="vCPU in all nodes; 0 when unknown (attached).")
+    memory_gb: float = Field(description="Memory in all nodes, GB; 0 when unknown (attached).")
     location: str | None = None
     services: list[str] = Field(default_factory=list)
     error: str | None = None
+    resource_id: str | None = Field(default=None, description="An attached cluster's ARM id.")
+    namespace: str | None = None
 
 
 class DeployArgs(WireModel):
     service_name: ServiceName
     model_name: Annotated[SafeStr, Field(min_length=1, max_length=256)]
     model_version: Annotated[int, Field(ge=1)] | None = Field(default=None, description="Latest.")
-    cluster_name: ClusterName
+    cluster_name: ClusterName | None = Field(
+        default=None,
+        description=f'The cluster to deploy to; "{MANAGED}" or none: an Azure ML managed endpoint.',
+    )
     cpu_cores: Annotated[float, Field(gt=0, le=64)] = 0.1
     memory_gb: Annotated[float, Field(gt=0, le=512)] = 0.5
     auth_enabled: bool = True
@@ -69,6 +93,9 @@ class ServiceInfo(WireModel):
     error: str | None = Field(default=None, description="With the service log's tail.")
     script: str | None = Field(
         default=None, description="The training script whose run produced the model version."
+    )
+    instance_type: str | None = Field(
+        default=None, description="A managed online deployment's VM size, chosen to fit."
     )
 
 

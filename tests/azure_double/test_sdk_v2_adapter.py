@@ -180,15 +180,13 @@ def test_a_missing_workspace_is_not_found(
     assert "no-such-ws" in error.message
 
 
-def test_clusters_and_services_are_unsupported_without_a_request(
+def test_creating_a_cluster_without_a_resource_id_is_unsupported_without_a_request(
     sdk: AzureMLSdkV2, azure_double: AzureDouble
 ) -> None:
     with pytest.raises(Unsupported) as raised:
         sdk.create_cluster(AksSpec("aks-1", "Standard_D3_v2", 1, "DevTest"))
-    assert 'azureSdk` to "v1"' in raised.value.message
-    for call in (sdk.list_clusters, lambda: sdk.list_services(None), lambda: sdk.get_service("s")):
-        with pytest.raises(Unsupported):
-            call()
+    assert "managed online endpoints need none" in raised.value.message
+    assert "resourceId" in raised.value.message
     assert azure_double.requests() == []
 
 

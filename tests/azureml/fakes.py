@@ -23,6 +23,7 @@ class AuthenticationException(Exception):
 
 @dataclass
 class FakeSdk:
+    managed_endpoints = False
     calls: list[tuple[str, Any]] = field(default_factory=list)
     clusters: dict[str, list[AksCluster]] = field(default_factory=dict)
     """Each poll of a cluster pops the next state (the last one stays)."""

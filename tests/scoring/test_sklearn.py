@@ -60,6 +60,21 @@ def test_score_is_exactly_the_models_own_predict(ridge: Service, data: Data) -> 
     assert everything.json() == data.ridge.predict(data.x_test).tolist()
 
 
+def test_score_takes_azure_ml_v2_mlflow_input_data(ridge: Service, data: Data) -> None:
+    """What an Azure ML SDK v2 MLflow deployment is sent: rows, or a split-oriented frame."""
+    expected = data.ridge.predict(data.x_test[:2]).tolist()
+    for body in (
+        {"input_data": rows(data)},
+        {"input_data": {"columns": [f"c{i}" for i in range(10)], "index": [0, 1],
+                        "data": rows(data)}},
+    ):  # fmt: skip
+        reply = ridge.request("POST", "/score", body)
+        assert reply.status == 200, reply.body
+        assert reply.json() == expected
+    bad = ridge.request("POST", "/score", {"input_data": {"columns": ["a"]}})
+    assert bad.status == 400 and 'needs "data"' in bad.json()["error"]
+
+
 def test_auth_primary_and_secondary_keys(ridge: Service, data: Data) -> None:
     assert ridge.score(rows(data), key="primary").status == 200
     assert ridge.score(rows(data), key="secondary").status == 200

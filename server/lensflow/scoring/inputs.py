@@ -1,7 +1,8 @@
 """Request bodies → one float64 matrix, or a `ScoringError` that says what the client got wrong.
 
-Two contracts: Azure ML's no-code `/score` ({"data": [[...]], "method": ...}) and MLflow's
-`/invocations` (dataframe_split, dataframe_records, instances, inputs).
+Two contracts: Azure ML's no-code `/score` ({"data": [[...]], "method": ...}, or SDK v2's MLflow
+{"input_data": ...}) and MLflow's `/invocations` (dataframe_split, dataframe_records, instances,
+inputs).
 """
 
 from __future__ import annotations
@@ -17,9 +18,17 @@ MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
 def score_input(document: Any) -> tuple[Any, str]:
-    """The rows and the method of an Azure ML no-code request."""
+    """The rows and the method of an Azure ML no-code request: SDK v1's `{"data": rows}`, or
+    what an SDK v2 MLflow deployment takes, `{"input_data": rows}` or a split-oriented frame."""
     if not isinstance(document, dict):
         raise ScoringError('the body must be a JSON object: {"data": [[...], ...]}', 400)
+    if "input_data" in document and "data" not in document:
+        value = document["input_data"]
+        if isinstance(value, dict):  # {"columns": [...], "index": [...], "data": [[...]]}
+            if "data" not in value:
+                raise ScoringError('input_data as an object needs "data": [[...], ...]', 400)
+            value = value["data"]
+        return value, "predict"
     if "data" not in document:
         raise ScoringError('missing "data": send {"data": [[...], ...]}', 400)
     method = document.get("method", "predict")

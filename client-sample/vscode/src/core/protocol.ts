@@ -17,17 +17,22 @@ export interface Deleted {
 export interface ClusterInfo {
   clusterPurpose: "DevTest" | "FastProd";
   /**
-   * vCPU in all nodes.
+   * vCPU in all nodes; 0 when unknown (attached).
    */
   cpuCores: number;
   error?: string | null;
   location?: string | null;
   /**
-   * Memory in all nodes, GB.
+   * Memory in all nodes, GB; 0 when unknown (attached).
    */
   memoryGb: number;
   name: string;
+  namespace?: string | null;
   nodeCount: number;
+  /**
+   * An attached cluster's ARM id.
+   */
+  resourceId?: string | null;
   services?: string[];
   state: "Creating" | "Succeeded" | "Failed" | "Deleting";
   vmSize: string;
@@ -110,13 +115,24 @@ export interface CreateClusterArgs {
   clusterPurpose?: "DevTest" | "FastProd";
   location?: string | null;
   name: string;
+  /**
+   * With resourceId: the Kubernetes namespace (default: default).
+   */
+  namespace?: string | null;
   nodeCount?: number;
+  /**
+   * Azure ML SDK v2: attach this existing AKS or Arc cluster as a Kubernetes compute instead of creating one.
+   */
+  resourceId?: string | null;
   vmSize?: string;
   wait?: boolean;
 }
 export interface DeployArgs {
   authEnabled?: boolean;
-  clusterName: string;
+  /**
+   * The cluster to deploy to; "managed" or none: an Azure ML managed endpoint.
+   */
+  clusterName?: string | null;
   cpuCores?: number;
   memoryGb?: number;
   modelName: string;
@@ -210,6 +226,10 @@ export interface ServiceInfo {
    * With the service log's tail.
    */
   error?: string | null;
+  /**
+   * A managed online deployment's VM size, chosen to fit.
+   */
+  instanceType?: string | null;
   memoryGb: number;
   modelFramework: string;
   modelName: string;

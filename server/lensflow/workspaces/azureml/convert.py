@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lensflow_protocol.deployment import ClusterInfo, ClusterState, ServiceInfo, ServiceState
+from lensflow_protocol.errors import Unsupported
 
 from lensflow.frameworks import AZURE_NAMES
 
@@ -62,6 +65,8 @@ def cluster_info(
         location=cluster.location,
         services=services or [],
         error=error or cluster.error,
+        resource_id=cluster.resource_id,
+        namespace=cluster.namespace,
     )
 
 
@@ -83,4 +88,25 @@ def service_info(
         replicas=service.replicas,
         error=error or service.error,
         script=service.script,
+        instance_type=service.instance_type,
     )
+
+
+def mlflow_body(body: Any) -> Any:
+    """The seed's `{"data": rows, "method": "predict"}` as an Azure ML MLflow deployment takes
+    it, `{"input_data": rows}`; a body already in that form (or any other) goes as it is."""
+    if not isinstance(body, dict) or "input_data" in body or "data" not in body:
+        return body
+    method = body.get("method", "predict")
+    if method != "predict":
+        raise Unsupported(
+            f"An MLflow deployment answers predict only, not {str(method)[:40]!r}: leave "
+            "`method` out, or send the deployment's own input_data body.", method=str(method),
+        )  # fmt: skip
+    extra = sorted(set(body) - {"data", "method"})
+    if extra:
+        raise Unsupported(
+            f'Unknown keys {", ".join(map(str, extra))} beside "data": send '
+            '{"data": [[...]]} or {"input_data": ...}.'
+        )
+    return {"input_data": body["data"]}

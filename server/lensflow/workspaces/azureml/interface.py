@@ -2,7 +2,7 @@
 
 `sdk.AzureMLSdk` implements `AzureSdk` over azureml-core; tests pass any object with the same
 methods. Every method blocks (network): the workspace runs each one in a thread with a deadline.
-An SDK v2 workspace (azure-ai-ml, managed online endpoints) would implement the same shape.
+`sdk_v2.AzureMLSdkV2` implements it over azure-ai-ml (online endpoints, attached Kubernetes).
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ class AksSpec:
     agent_count: int
     cluster_purpose: Literal["DevTest", "FastProd"]
     location: str | None = None
+    resource_id: str | None = None
+    """SDK v2: attach this existing AKS/Arc cluster (its ARM id) rather than create one."""
+    namespace: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,10 @@ class AksCluster:
     cluster_purpose: str | None = None
     location: str | None = None
     error: str | None = None
+    resource_id: str | None = None
+    namespace: str | None = None
+    owned: bool = True
+    """Made by Lensflow (v1 creates, v2 attaches): what `cleanUp {all: true}` removes."""
 
 
 @dataclass(frozen=True)
@@ -50,13 +57,15 @@ class ServiceSpec:
     service_name: str
     model_name: str
     model_version: int
-    cluster_name: str
+    cluster_name: str | None
+    """None: a managed online endpoint (SDK v2), on `instance_type`."""
     cpu_cores: float
     memory_gb: float
     auth_enabled: bool
     replicas: int
     script: str | None = None
     """The model's training script, kept as the service's `lensflow.script` tag for lenses."""
+    instance_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,7 @@ class AzureService:
     model_framework: str = ""
     error: str | None = None
     script: str | None = None
+    instance_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,9 @@ class AzureModel:
 
 class AzureSdk(Protocol):
     """The calls Lensflow makes into Azure ML. Each may raise any exception: see errors.py."""
+
+    managed_endpoints: bool
+    """Deploys with no cluster (managed online endpoints) and attaches clusters: SDK v2."""
 
     def tracking(self) -> Tracking: ...
 

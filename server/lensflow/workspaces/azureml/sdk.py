@@ -133,6 +133,8 @@ def _service(s: Any) -> AzureService:
 class AzureMLSdk:
     """azureml-core behind `AzureSdk`. The workspace object is built (and signed in) once."""
 
+    managed_endpoints = False  # v1 deploys to AKS clusters it creates
+
     def __init__(
         self, config_path: Path, auth: AuthMode = "auto", env: Mapping[str, str] | None = None
     ) -> None:

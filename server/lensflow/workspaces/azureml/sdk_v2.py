@@ -3,9 +3,9 @@
 `AzureMLSdkV2` implements `interface.AzureSdk` for the model registry and tracking:
 `MLClient(...)` from config.json, `workspaces.get` (its `mlflow_tracking_uri`), `get_token` on
 the credential, `models.create_or_update` (an `mlflow_model` for an MLflow model folder, else a
-`custom_model` tagged with its framework), `models.list` and `models.get`. Clusters and
-services are not there yet: those methods answer `Unsupported`. Methods block; the workspace
-calls them in threads with deadlines.
+`custom_model` tagged with its framework), `models.list` and `models.get`; clusters and
+services are in `sdk_v2_online.py`. Methods block; the workspace calls them in threads with
+deadlines.
 """
 
 from __future__ import annotations
@@ -15,30 +15,19 @@ import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from lensflow_protocol.errors import InvalidPath, Unsupported
 from lensflow_protocol.frameworks import ModelFramework
 
 from .errors import uses_service_principal
-from .interface import (
-    AksCluster,
-    AksSpec,
-    AuthMode,
-    AzureModel,
-    AzureService,
-    ServiceSpec,
-    Tracking,
-)
+from .interface import AuthMode, AzureModel, Tracking
+from .sdk_v2_online import OnlineServing
 
 INSTALL_HELP = (
     "The Azure ML workspace (SDK v2) needs azure-ai-ml and azure-identity in the server's "
     "environment: install the `azureml` extra (pip install 'lensflow[azureml]'), restart the "
     'server, or set `azureSdk` to "v1" or `workspace` to "local".'
-)
-NO_DEPLOY_YET = (
-    "The Azure ML SDK v2 workspace does not deploy yet in this version of Lensflow: it "
-    'registers models and tracks runs only. Set `azureSdk` to "v1" for the seed\'s AKS path.'
 )
 # Tags a registered version carries, so that listing it gives back what v1 keeps in fields.
 FRAMEWORK_TAG = "modelFramework"
@@ -115,7 +104,7 @@ def _is_mlflow_folder(path: Path) -> bool:
     return path.is_dir() and (path / "MLmodel").is_file()
 
 
-class AzureMLSdkV2:
+class AzureMLSdkV2(OnlineServing):
     """azure-ai-ml behind `AzureSdk`. The MLClient is built once; signing in happens lazily,
     on the first request, as azure-identity credentials do."""
 
@@ -133,6 +122,7 @@ class AzureMLSdkV2:
         self._lock = threading.Lock()
         self._client: Any = None
         self._workspace_name = ""
+        self._init_online()
 
     @property
     def client(self) -> Any:
@@ -208,37 +198,3 @@ class AzureMLSdkV2:
             return _model(models.get(name, version=str(version)))
         except ResourceNotFoundError:
             return None
-
-    # --- not in this version: clusters and services answer `unsupported` ------------------
-    def _unsupported(self) -> NoReturn:
-        raise Unsupported(NO_DEPLOY_YET, workspace="azureml", azureSdk="v2")
-
-    def create_cluster(self, spec: AksSpec) -> AksCluster:
-        self._unsupported()
-
-    def get_cluster(self, name: str) -> AksCluster | None:
-        self._unsupported()
-
-    def list_clusters(self) -> list[AksCluster]:
-        self._unsupported()
-
-    def delete_cluster(self, name: str) -> None:
-        self._unsupported()
-
-    def deploy(self, spec: ServiceSpec) -> AzureService:
-        self._unsupported()
-
-    def get_service(self, name: str) -> AzureService | None:
-        self._unsupported()
-
-    def list_services(self, cluster_name: str | None) -> list[AzureService]:
-        self._unsupported()
-
-    def service_keys(self, name: str) -> tuple[str, str]:
-        self._unsupported()
-
-    def service_logs(self, name: str, tail: int) -> list[str]:
-        self._unsupported()
-
-    def delete_service(self, name: str) -> None:
-        self._unsupported()

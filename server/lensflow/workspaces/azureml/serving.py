@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from lensflow_protocol.deployment import (
-    CleanUpArgs,
-    CleanUpResult,
     ClusterInfo,
     CreateClusterArgs,
-    Deleted,
     DeployArgs,
     InvokeEndpointArgs,
     InvokeEndpointResult,
@@ -32,14 +29,18 @@ from lensflow_protocol.errors import Conflict, LensflowError, NotFound, Unsuppor
 from lensflow.frameworks import AZURE_NAMES, spoken
 
 from ..base import DeployEvents
+from ..catalog import smallest_managed
 from ..endpoint import example_body, invoke
+from ..placement import is_managed, refuse_attach, require_cluster
 from ..tracking.tags import SCRIPT_TAG
 from .calls import poll
+from .cleanup import AzureCleanUp
 from .convert import (
     CLUSTER_SETTLED,
     NO_CODE_FRAMEWORKS,
     SERVICE_SETTLED,
     cluster_info,
+    mlflow_body,
     service_info,
     still_running,
 )
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class AzureServing:
+class AzureServing(AzureCleanUp):
     """Mixed into AzureMLWorkspace, which provides `sdk` and `calls`."""
 
     sdk: AzureSdk
@@ -93,6 +94,8 @@ class AzureServing:
     async def create_cluster(
         self, args: CreateClusterArgs, events: DeployEvents, cancel: asyncio.Event | None = None
     ) -> ClusterInfo:
+        if not self.sdk.managed_endpoints:
+            refuse_attach(args, "Azure ML (SDK v1)")
         until = self.calls.budget()
         doing = f"create cluster {args.name}"
         existing = await self.calls(doing, lambda: self.sdk.get_cluster(args.name), until)
@@ -102,8 +105,9 @@ class AzureServing:
                 "clean it up first.", clusterName=args.name,
             )  # fmt: skip
         spec = AksSpec(
-            args.name, args.vm_size, args.node_count, args.cluster_purpose, args.location
-        )
+            args.name, args.vm_size, args.node_count, args.cluster_purpose, args.location,
+            args.resource_id, args.namespace,
+        )  # fmt: skip
         created = await self.calls(doing, lambda: self.sdk.create_cluster(spec), until)
         events.cluster_updated(args.name, "Creating", None)
         if not args.wait:
@@ -159,6 +163,16 @@ class AzureServing:
     async def deploy(
         self, args: DeployArgs, events: DeployEvents, cancel: asyncio.Event | None = None
     ) -> ServiceInfo:
+        managed = self.sdk.managed_endpoints and is_managed(args.cluster_name)
+        if not self.sdk.managed_endpoints:
+            require_cluster(args.cluster_name, "Azure ML (SDK v1)")
+        elif not args.auth_enabled:
+            raise Unsupported(
+                "Azure ML online endpoints always need a key: deploy with authEnabled true.",
+                authEnabled=False,
+            )
+        # Managed: the smallest instance type that holds a replica (before any network call).
+        instance = smallest_managed(args.cpu_cores, args.memory_gb).name if managed else None
         until = self.calls.budget()
         name = args.service_name
         model = await self.calls(
@@ -175,14 +189,19 @@ class AzureServing:
                 f"{model.name} version {model.version} is {model.framework or 'of no framework'}; "
                 f"a no-code deployment needs {spoken(tuple(AZURE_NAMES))}.",
             )  # fmt: skip
-        cluster = await self._cluster(args.cluster_name, until)
-        if cluster.state != "Succeeded":
-            raise Conflict(f"Cluster {cluster.name!r} is {cluster.state}, not ready for services.")
+        cluster_name: str | None = None
+        if not managed:
+            cluster = await self._cluster(require_cluster(args.cluster_name, "Azure ML"), until)
+            if cluster.state != "Succeeded":
+                raise Conflict(
+                    f"Cluster {cluster.name!r} is {cluster.state}, not ready for services."
+                )
+            cluster_name = cluster.name
         if await self.calls("look up services", lambda: self.sdk.get_service(name), until):
             raise Conflict(f"Service {name!r} already exists; clean it up first.", serviceName=name)
         spec = ServiceSpec(
-            name, model.name, model.version, cluster.name, args.cpu_cores, args.memory_gb,
-            args.auth_enabled, args.replicas, model.tags.get(SCRIPT_TAG),
+            name, model.name, model.version, cluster_name, args.cpu_cores, args.memory_gb,
+            args.auth_enabled, args.replicas, model.tags.get(SCRIPT_TAG), instance,
         )  # fmt: skip
         started = await self.calls(f"deploy {name}", lambda: self.sdk.deploy(spec), until)
         events.service_updated(name, "Transitioning", None)
@@ -251,6 +270,8 @@ class AzureServing:
             if not service.swagger_uri:
                 raise Unsupported(f"Service {name!r} documents no example request; pass `input`.")
             body = await asyncio.to_thread(example_body, service.swagger_uri, args.path)
+        if self.sdk.managed_endpoints:  # SDK v2 serves MLflow models: Azure's MLflow body
+            body = mlflow_body(body)
         return await asyncio.to_thread(invoke, service.scoring_uri, key, body, name)
 
     async def get_service_keys(self, service_name: str) -> ServiceKeys:
@@ -264,31 +285,3 @@ class AzureServing:
         doing = f"read the log of {service_name}"
         lines = await self.calls(doing, lambda: self.sdk.service_logs(service_name, tail))
         return ServiceLogs(lines=lines[-tail:])
-
-    # --- clean up ----------------------------------------------------------------------------
-    async def clean_up(self, args: CleanUpArgs) -> CleanUpResult:
-        until = self.calls.budget()
-        sdk = self.sdk
-        clusters: list[str] = []
-        if args.service_name:
-            services = [(await self._service(args.service_name, until)).name]
-        else:
-            if args.cluster_name:
-                clusters = [(await self._cluster(args.cluster_name, until)).name]
-            else:
-                clusters = [c.name for c in await self.calls("list clusters", sdk.list_clusters)]
-            on = args.cluster_name
-            found = await self.calls("list services", lambda: sdk.list_services(on), until)
-            services = [s.name for s in found]
-        deleted: list[Deleted] = []
-        for name in services:  # services first: a cluster with services cannot go
-            await self.calls(f"delete service {name}", _bind(sdk.delete_service, name), until)
-            deleted.append(Deleted(kind="service", name=name))
-        for name in clusters:
-            await self.calls(f"delete cluster {name}", _bind(sdk.delete_cluster, name), until)
-            deleted.append(Deleted(kind="cluster", name=name))
-        return CleanUpResult(deleted=deleted)
-
-
-def _bind(fn: Callable[[str], None], name: str) -> Callable[[], None]:
-    return lambda: fn(name)

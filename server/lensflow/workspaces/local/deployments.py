@@ -39,6 +39,7 @@ from lensflow_protocol.errors import (
 )
 
 from ...processes import free_port, kill_pids, pids_with_env, tail_file
+from ..placement import refuse_attach, require_cluster
 from .capacity import Pod, admit, cluster_capacity, mebibytes, millicores
 from .state import ClusterRecord, ServiceRecord, Store, ping, socket_for
 from .supervisor import Supervisor
@@ -71,13 +72,14 @@ class LocalDeployments:
                 return Supervisor(folder, Path(record.socket))
         return Supervisor(folder, socket_for(folder))
 
-    def _cluster(self, name: str) -> ClusterRecord:
-        record = self.store.cluster(name)
+    def _cluster(self, name: str | None) -> ClusterRecord:
+        record = self.store.cluster(name := require_cluster(name, "local"))
         if record is None:
             raise NotFound(f"No cluster named {name!r}: create it first (lensflow.createCluster).")
         return record
 
     def create_cluster(self, args: CreateClusterArgs) -> ClusterInfo:
+        refuse_attach(args, "local")
         capacity = cluster_capacity(args.vm_size, args.node_count, args.cluster_purpose)
         folder = self.store.cluster_dir(args.name)
         with self.store.lock():
