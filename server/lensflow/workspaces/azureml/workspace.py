@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePosixPath
@@ -34,16 +35,21 @@ from lensflow_protocol.tracking import (
 from lensflow.frameworks import AZURE_NAMES, BY_SUFFIX, VERSION_MODULES, spoken
 
 from ..base import RunEvents, TrackRequest
+from ..tracking.mlflow_export import export_mlflow_model
 from ..tracking.mlflow_workspace import MlflowWorkspace
 from ..tracking.tags import SCRIPT_TAG
 from .calls import COMMAND_BUDGET_S, SdkCalls, TrackingCache
 from .errors import deadline_error
-from .interface import AuthMode, AzureSdk, Tracking
+from .interface import AuthMode, AzureModel, AzureSdk, Tracking
 from .serving import AzureServing
-from .store import AzureStoreClient
+from .store import AzureStoreClient, child_env
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# The artifact a v2 version was made from (its source is the MLflow folder made of it).
+MODEL_PATH_TAG = "modelPath"
+# What SDK v2 registers: MLflow models, and the files model_export.py wraps in one.
+V2_FRAMEWORKS: tuple[ModelFramework, ...] = ("ScikitLearn", "Onnx", "MLflow")
 
 
 class AzureMLWorkspace(AzureServing, MlflowWorkspace):
@@ -142,7 +148,15 @@ class AzureMLWorkspace(AzureServing, MlflowWorkspace):
                 f"({spoken(azure)}).",
                 modelPath=args.model_path,
             )
-        if framework not in AZURE_NAMES:
+        v2 = self.sdk.managed_endpoints
+        if v2 and framework not in V2_FRAMEWORKS:
+            raise Unsupported(
+                f"Azure ML (SDK v2) deploys MLflow models without a scoring script, and "
+                f"Lensflow makes one of {spoken(V2_FRAMEWORKS, 'and')} models, not of "
+                f"{framework} models: log it with mlflow.{framework.lower()}.log_model and "
+                'register that folder with modelFramework "MLflow".', workspace=self.kind,
+            )  # fmt: skip
+        if not v2 and framework not in AZURE_NAMES:
             raise Unsupported(
                 f"Azure ML (SDK v1) deploys {spoken(azure, 'and')} models without a "
                 f"scoring script, not {framework} models: register the model file itself "
@@ -153,24 +167,33 @@ class AzureMLWorkspace(AzureServing, MlflowWorkspace):
         # The run's script goes with the model, so the script's lenses can find its services.
         script = await self._script_of(args.run_id)
         tags = {**args.tags, **({SCRIPT_TAG: script} if script else {})}
-        until = self.calls.budget()
-        model = await self.calls(
-            f"register {args.model_name}",
-            lambda: self.sdk.register_model(
-                args.run_id,
-                args.model_name,
-                args.model_path,
-                framework,
-                version,
-                args.description,
-                tags,
-            ),
-            until,
-        )
+        with tempfile.TemporaryDirectory(prefix="lensflow-model-") as scratch:
+            path = args.model_path
+            if v2:  # SDK v2 serves MLflow models with no scoring script: register one
+                current = await self.tracking.get()
+                exported = await export_mlflow_model(
+                    self.python, args.run_id, args.model_path, framework, Path(scratch),
+                    child_env(current.uri, current.token),
+                )  # fmt: skip
+                path = str(exported.path)
+                tags[MODEL_PATH_TAG] = args.model_path
+            model = await self._register(args, path, framework, version, tags)
         return RegisterModelResult(
             model_name=model.name, version=model.version, model_framework=framework,
             source=model.source or f"runs:/{args.run_id}/{args.model_path}",
         )  # fmt: skip
+
+    async def _register(
+        self, args: RegisterModelArgs, path: str, framework: ModelFramework,
+        version: str | None, tags: dict[str, str],
+    ) -> AzureModel:  # fmt: skip
+        return await self.calls(
+            f"register {args.model_name}",
+            lambda: self.sdk.register_model(
+                args.run_id, args.model_name, path, framework, version, args.description, tags
+            ),
+            self.calls.budget(),
+        )
 
     async def _script_of(self, run_id: str) -> str | None:
         """The run's training script; a run that is not there stops the registration."""

@@ -1,0 +1,61 @@
+"""Wraps a run's model artifact in an MLflow model folder, in a child (`model_export.py`).
+
+The child runs with the training interpreter and the store's environment: it has mlflow and
+the model's framework, which the language server never imports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from lensflow_protocol.errors import NotFound, RunnerFailed, StoreError
+
+EXPORT_SCRIPT = Path(__file__).with_name("model_export.py")
+EXPORT_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    path: Path
+    flavor: str
+    """mlflow (already an MLflow model), sklearn or onnx."""
+
+
+async def export_mlflow_model(
+    python: str, run_id: str, artifact_path: str, framework: str, out: Path,
+    env: dict[str, str] | None,
+) -> ExportedModel:  # fmt: skip
+    """The MLflow model folder made under `out` from the run's artifact."""
+    request = {"runId": run_id, "artifactPath": artifact_path, "framework": framework}
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            python, str(EXPORT_SCRIPT), json.dumps({**request, "out": str(out)}),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+    except OSError as exc:
+        raise RunnerFailed(f"Cannot start the training interpreter {python}: {exc}") from None
+    try:
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), EXPORT_TIMEOUT_S)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise StoreError(
+            f"Making an MLflow model of {artifact_path} took more than {EXPORT_TIMEOUT_S:g} s."
+        ) from None
+    lines = stdout.decode(errors="replace").strip().splitlines()
+    try:
+        answer = json.loads(lines[-1]) if lines else {}
+    except ValueError:
+        answer = {}
+    if isinstance(answer, dict) and isinstance(answer.get("path"), str):
+        return ExportedModel(Path(answer["path"]), str(answer.get("flavor", "")))
+    message = answer.get("error") if isinstance(answer, dict) else None
+    if not message:
+        tail = stderr.decode(errors="replace").strip().splitlines()[-3:]
+        message = " / ".join(tail) or f"the export exited with {proc.returncode}"
+    if "No such" in message or "not found" in message.lower():
+        raise NotFound(f"Run {run_id} has no artifact {artifact_path!r}: {message}", **request)
+    raise StoreError(f"Could not make an MLflow model of {artifact_path}: {message}", **request)

@@ -1,0 +1,108 @@
+"""Makes an MLflow model folder of a run's model artifact, inside a child process.
+
+Executed by path with the *training* interpreter, which has mlflow and the model's framework;
+it imports nothing from Lensflow. Azure ML (SDK v2) deploys a model with no scoring script only
+when it is an MLflow model, so a model file (the seed's `model.pkl`) is wrapped in one:
+
+    python model_export.py '{"runId": ..., "artifactPath": ..., "framework": ..., "out": DIR}'
+
+Environment: MLFLOW_TRACKING_URI (and the store's credentials). The artifact is downloaded
+from the run; an MLflow model folder is kept as it is, a ScikitLearn pickle or joblib file is
+saved with the `sklearn` flavor, an ONNX file with the `onnx` flavor, each with a signature
+from the model's inputs. The last stdout line is JSON: {"path", "flavor"} or {"error"}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from typing import Any
+
+
+def _sklearn_signature(model: Any) -> Any:
+    """Columns by name when the model was fitted on a frame, else a float64 matrix."""
+    import numpy as np
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema, TensorSpec
+
+    names = getattr(model, "feature_names_in_", None)
+    width = getattr(model, "n_features_in_", None)
+    if names is not None:
+        inputs = Schema([ColSpec("double", str(n)) for n in names])
+    elif isinstance(width, int):
+        inputs = Schema([TensorSpec(np.dtype("float64"), (-1, width))])
+    else:
+        return None
+    return ModelSignature(inputs=inputs, outputs=Schema([TensorSpec(np.dtype("float64"), (-1,))]))
+
+
+def _requirements(*modules: str) -> list[str]:
+    """Pinned to this interpreter's versions: MLflow would otherwise infer them, slowly."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = []
+    for name in ("mlflow", *modules):
+        try:
+            pins.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            pins.append(name)
+    return pins
+
+
+def export(run_id: str, artifact_path: str, framework: str, out: str) -> dict[str, Any]:
+    import mlflow
+
+    scratch = tempfile.mkdtemp(prefix="download-", dir=out)
+    source = mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path=artifact_path, dst_path=scratch
+    )
+    target = os.path.join(out, "model")
+    if os.path.isdir(source) and os.path.isfile(os.path.join(source, "MLmodel")):
+        shutil.move(source, target)
+        flavor = "mlflow"
+    elif os.path.isdir(source):
+        return {"error": f"{artifact_path} is a folder but not an MLflow model (no MLmodel)."}
+    elif framework == "ScikitLearn":
+        import joblib  # scikit-learn's own dependency; it reads plain pickles too
+        import mlflow.sklearn
+
+        model = joblib.load(source)
+        mlflow.sklearn.save_model(
+            model, target, signature=_sklearn_signature(model),
+            pip_requirements=_requirements("scikit-learn", "numpy", "cloudpickle"),
+        )  # fmt: skip
+        flavor = "sklearn"
+    elif framework == "Onnx":
+        import mlflow.onnx
+        import onnx
+
+        model = onnx.load(source)
+        mlflow.onnx.save_model(model, target, pip_requirements=_requirements("onnx", "onnxruntime"))
+        flavor = "onnx"
+    else:
+        return {"error": f"Lensflow cannot make an MLflow model of a {framework} file yet."}
+    shutil.rmtree(scratch, ignore_errors=True)
+    return {"path": target, "flavor": flavor}
+
+
+def main() -> int:
+    try:
+        request = json.loads(sys.argv[1])
+        result = export(
+            str(request["runId"]), str(request["artifactPath"]), str(request["framework"]),
+            str(request["out"]),
+        )  # fmt: skip
+    except Exception as exc:  # the server shows the message; the trace goes to stderr
+        import traceback
+
+        traceback.print_exc()
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+    print(json.dumps(result), flush=True)
+    return 0 if "path" in result else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
