@@ -51,7 +51,10 @@ def azure_double_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Az
         tmp_path_factory.mktemp("azure-double-tls"), ["localhost", "*.blob.localhost"]
     )
     with serve(AzureDouble(), tls) as double:
-        yield double
+        try:
+            yield double
+        finally:
+            double.online.close()  # no scorer outlives the session
 
 
 def _resolve_localhost_names(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -185,6 +185,10 @@ class AzureDouble:
         }
         self.mounts: dict[str, MountHandler] = {}
         self.reset_hooks: list[Callable[[], None]] = []
+        # Kubernetes computes, online endpoints and deployments (imported here: they import this).
+        from tests.azure_double.online import OnlineDouble
+
+        self.online = OnlineDouble(self)
         self.reset()
 
     # ---- what tests use ------------------------------------------------------------------

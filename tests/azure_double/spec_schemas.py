@@ -464,7 +464,15 @@ def _path(suffix: str) -> re.Pattern[str]:
 
 
 OPERATIONS: tuple[Operation, ...] = (
-    Operation("Workspaces_Get", "GET", _path(""), frozenset({WORKSPACE_API}), {200: "Workspace"}),
+    # ml_client.compute reads the workspace (its location) at 2023-08-01-preview: every field the
+    # double serves is defined at both versions, so the 2024-10-01-preview schema checks both.
+    Operation(
+        "Workspaces_Get",
+        "GET",
+        _path(""),
+        frozenset({WORKSPACE_API, "2023-08-01-preview"}),
+        {200: "Workspace"},
+    ),
     Operation(
         "ModelContainers_List",
         "GET",
@@ -530,6 +538,15 @@ OPERATIONS: tuple[Operation, ...] = (
         arm=False,
     ),
 )
+
+
+def register(definitions: dict[str, JsonSchema], operations: tuple[Operation, ...]) -> None:
+    """Add the definitions and operations of a resource type another module of the double serves."""
+    global OPERATIONS
+    clash = set(DEFINITIONS) & set(definitions)
+    assert not clash, f"a definition is defined twice: {clash}"
+    DEFINITIONS.update(definitions)
+    OPERATIONS = (*OPERATIONS, *operations)
 
 
 def find_operation(method: str, path: str) -> Operation | None:
