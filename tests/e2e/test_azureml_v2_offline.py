@@ -61,28 +61,11 @@ NO_NETWORK_ENV = _closed(SP_ENV)
 # identity's, say) depends on this machine's routes either.
 NO_CREDENTIALS_ENV = _closed(BARE_ENV)
 
-# What each command answers with SDK v2. Clusters and services are not in v2 yet: those answer
-# `unsupported` before any request is made, signed in or not. `deploy` is the exception: it
-# finds the model in the registry first, so offline it fails there, before the deploy step.
-V2_UNSUPPORTED = {
-    "lensflow.createCluster",
-    "lensflow.invokeEndpoint",
-    "lensflow.cleanUp",
-    "lensflow.listClusters",
-    "lensflow.listServices",
-    "lensflow.getServiceKeys",
-    "lensflow.getServiceLogs",
-}
-V2_NEEDS_AZURE = {
-    "lensflow.trackRun",
-    "lensflow.registerModel",
-    "lensflow.listExperiments",
-    "lensflow.listRuns",
-    "lensflow.getRun",
-    "lensflow.listModels",
-    "lensflow.compareRuns",
-    "lensflow.deploy",
-}
+# What each command answers with SDK v2. createCluster without a resourceId has nothing to do
+# (managed online endpoints need no cluster): `unsupported`, before any request, signed in or
+# not. Every other command needs Azure.
+V2_UNSUPPORTED = {"lensflow.createCluster"}
+V2_NEEDS_AZURE = set(ARGUMENTS) - V2_UNSUPPORTED
 NO_NETWORK = {
     **dict.fromkeys(V2_NEEDS_AZURE, "unreachable"),
     **dict.fromkeys(V2_UNSUPPORTED, "unsupported"),
@@ -91,7 +74,7 @@ NO_CREDENTIALS = {
     **dict.fromkeys(V2_NEEDS_AZURE, "notSignedIn"),
     **dict.fromkeys(V2_UNSUPPORTED, "unsupported"),
 }
-HINTS = {"unreachable": "network", "notSignedIn": "az login", "unsupported": "azureSdk"}
+HINTS = {"unreachable": "network", "notSignedIn": "az login", "unsupported": "resourceId"}
 
 
 async def _v2_client(client: LanguageClient, project: Path) -> AsyncIterator[LanguageClient]:

@@ -36,3 +36,15 @@ def refuse_attach(args: CreateClusterArgs, workspace: str) -> None:
             'attach an existing AKS cluster, in an Azure ML workspace with azureSdk "v2".',
             resourceId=args.resource_id,
         )
+
+
+def require_resource_id(name: str, resource_id: str | None) -> str:
+    """An SDK v2 workspace attaches clusters; it creates none."""
+    if not resource_id:
+        raise Unsupported(
+            "An Azure ML SDK v2 workspace creates no cluster: managed online endpoints need "
+            'none (deploy with clusterName "managed", or leave it out). To serve on your own '
+            "AKS or Arc cluster, pass its resourceId to attach it.",
+            clusterName=name,
+        )
+    return resource_id

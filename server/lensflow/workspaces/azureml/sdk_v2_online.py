@@ -16,6 +16,7 @@ from typing import Any
 from lensflow_protocol.deployment import MANAGED
 from lensflow_protocol.errors import Conflict, Unsupported
 
+from ..placement import require_resource_id
 from ..tracking.tags import SCRIPT_TAG
 from .interface import AksCluster, AksSpec, AzureService, ServiceSpec
 
@@ -85,15 +86,9 @@ class OnlineServing:
     def create_cluster(self, spec: AksSpec) -> AksCluster:
         from azure.ai.ml.entities import KubernetesCompute
 
-        if not spec.resource_id:
-            raise Unsupported(
-                "An Azure ML SDK v2 workspace creates no cluster: managed online endpoints need "
-                'none (deploy with clusterName "managed", or leave it out). To serve on your '
-                "own AKS or Arc cluster, pass its resourceId to attach it.",
-                clusterName=spec.name,
-            )
+        resource_id = require_resource_id(spec.name, spec.resource_id)
         compute = KubernetesCompute(
-            name=spec.name, resource_id=spec.resource_id, namespace=spec.namespace or "default",
+            name=spec.name, resource_id=resource_id, namespace=spec.namespace or "default",
             tags={ATTACHED_TAG: "true"},
         )  # fmt: skip
         self.client.compute.begin_attach(compute)  # its poller follows it; get_cluster reads it

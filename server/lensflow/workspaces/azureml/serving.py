@@ -31,7 +31,7 @@ from lensflow.frameworks import AZURE_NAMES, spoken
 from ..base import DeployEvents
 from ..catalog import smallest_managed
 from ..endpoint import example_body, invoke
-from ..placement import is_managed, refuse_attach, require_cluster
+from ..placement import is_managed, refuse_attach, require_cluster, require_resource_id
 from ..tracking.tags import SCRIPT_TAG
 from .calls import poll
 from .cleanup import AzureCleanUp
@@ -94,7 +94,9 @@ class AzureServing(AzureCleanUp):
     async def create_cluster(
         self, args: CreateClusterArgs, events: DeployEvents, cancel: asyncio.Event | None = None
     ) -> ClusterInfo:
-        if not self.sdk.managed_endpoints:
+        if self.sdk.managed_endpoints:
+            require_resource_id(args.name, args.resource_id)
+        else:
             refuse_attach(args, "Azure ML (SDK v1)")
         until = self.calls.budget()
         doing = f"create cluster {args.name}"
