@@ -85,6 +85,7 @@ class Exchange:
     response_headers: dict[str, str] = field(default_factory=dict)
     response_json: Any = None
     response_content_type: str | None = None
+    mount: str | None = None  # the mount prefix that answered it, outside ARM's conventions
 
     @property
     def is_blob(self) -> bool:
@@ -307,6 +308,7 @@ class AzureDouble:
                 raise ArmError(fault.status, fault.code, fault.message, headers)
             for prefix, mount in self.mounts.items():
                 if exchange.path.startswith(prefix):
+                    exchange.mount = prefix
                     return await mount(request, exchange, raw)
             if exchange.is_blob:
                 status, headers, body = self._blob(request.method, exchange, raw)
@@ -802,6 +804,19 @@ class AzureDouble:
                     "x-ms-server-encrypted": "true",
                 }
                 headers.update({f"x-ms-meta-{k}": v for k, v in blob.metadata.items()})
+                # azure-storage-blob's download_blob asks for a range and needs a 206 back.
+                asked = exchange.request_headers.get("x-ms-range") or exchange.request_headers.get(
+                    "range"
+                )
+                ranged = re.fullmatch(r"bytes=(\d+)-(\d*)", asked or "")
+                if method == "GET" and ranged is not None:
+                    start, size = int(ranged[1]), len(blob.content)
+                    if start >= size:
+                        raise ArmError(416, "InvalidRange", "The range specified is invalid.")
+                    end = min(int(ranged[2] or size - 1), size - 1)
+                    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+                    headers["Content-Length"] = str(end + 1 - start)
+                    return 206, headers, blob.content[start : end + 1]
                 return 200, headers, b"" if method == "HEAD" else blob.content
         raise ArmError(400, "UnsupportedHttpVerb", f"{method} is not supported by the double.")
 
