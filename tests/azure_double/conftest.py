@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 from azure.core.credentials import AccessToken
 
+from tests.azure_double.children import azure_child_env, fake_az  # noqa: F401
 from tests.azure_double.server import AzureDouble, serve
 from tests.azure_double.spec_validation import assert_conforms
 from tests.azure_double.tls import make_tls_files
+from tests.azure_double.tracking import azure_tracking, mlflow_server, tracking_service  # noqa: F401
 
 with warnings.catch_warnings():
     # azure-ai-ml 1.23 declares marshmallow fields that marshmallow 3.26 warns about, hundreds
