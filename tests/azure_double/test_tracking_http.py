@@ -370,6 +370,8 @@ async def test_lensflow_tracks_a_run_and_reads_it_back_through_the_workspace(
     tmp_path: Path,
 ) -> None:
     # Lensflow's children (the training run, the store worker) inherit the server's environment.
+    # It hands them MLFLOW_TRACKING_TOKEN too, but no MLFLOW_RUN_ID when azureml-mlflow builds
+    # its store: so they sign in with DefaultAzureCredential, here the fake Azure CLI.
     for name, value in child_env_overrides(azure_double, fake_az).items():
         monkeypatch.setenv(name, value)
     fake_az.forget_calls()
