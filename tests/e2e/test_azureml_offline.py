@@ -1,6 +1,13 @@
 """The Azure ML workspace over stdio with the real SDK and no network: the status, lenses and
 diagnostics work without signing in, and every command fails fast with an error that says
-what to do (no credentials → notSignedIn; a service principal but no network → unreachable)."""
+what to do (no credentials → notSignedIn; a service principal but no network → unreachable).
+
+"No network" is made real on this machine, whatever its routes: the server's environment is
+`tests.e2e.offline_network.closed(...)`, whose `HTTPS_PROXY` / `HTTP_PROXY` are a closed port on
+127.0.0.1 and `NO_PROXY` empty. azureml-core's service-principal sign-in (MSAL over a
+`requests.Session`) and its ARM calls (azure-core's requests transport, msrest / `requests`)
+all honour the proxy, so each is refused at once; that module says how this was checked.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ from tests.conftest import (
     start,
     tell_code_actions_from_commands,
 )
+from tests.e2e.offline_network import closed
 
 CONFIG = {
     "subscription_id": "00000000-0000-0000-0000-000000000000",
@@ -44,6 +52,10 @@ SP_ENV = {
     "AZURE_CLIENT_ID": "00000000-0000-0000-0000-00000000000b",
     "AZURE_CLIENT_SECRET": "not-a-real-secret",
 }
+# The same two, with every request refused at once on 127.0.0.1 (no credential's probe, nor
+# the service principal's sign-in, depends on this machine's routes).
+UNSIGNED_ENV = closed(BARE_ENV)
+NO_NETWORK_ENV = closed(SP_ENV)
 # One valid argument object per command: a new command must say how it fails offline.
 ARGUMENTS = {
     "lensflow.trackRun": {"script": "train.py"},
@@ -82,13 +94,17 @@ async def _azure_client(client: LanguageClient, project: Path) -> AsyncIterator[
     await client.shutdown_session()
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND, server_env=BARE_ENV))
+@pytest_lsp.fixture(
+    config=ClientServerConfig(server_command=SERVER_COMMAND, server_env=UNSIGNED_ENV)
+)
 async def unsigned(lsp_client: LanguageClient, project: Path) -> AsyncIterator[LanguageClient]:
     async for client in _azure_client(lsp_client, project):
         yield client
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND, server_env=SP_ENV))
+@pytest_lsp.fixture(
+    config=ClientServerConfig(server_command=SERVER_COMMAND, server_env=NO_NETWORK_ENV)
+)
 async def offline_sp(lsp_client: LanguageClient, project: Path) -> AsyncIterator[LanguageClient]:
     async for client in _azure_client(lsp_client, project):
         yield client

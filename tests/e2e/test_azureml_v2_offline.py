@@ -2,21 +2,15 @@
 credentials: every command that touches Azure answers a domain error, within 60 s, of the kind
 the table below says (issue 13, "Offline").
 
-"No network" is made real on this machine, whatever its routes: every address azure-ai-ml and
-azure-identity could reach is a closed port on 127.0.0.1, so each attempt is refused at once.
-`ARM_CLOUD_METADATA_URL` alone does not do it: when the metadata URL is refused,
-`azure.ai.ml._azure_environments._get_clouds_by_metadata_url` logs a warning and returns no
-clouds, and `_get_default_cloud_name` then falls back to the public cloud (login.microsoftonline
-.com, management.azure.com); and MSAL checks a custom `AZURE_AUTHORITY_HOST` against
-login.microsoftonline.com. So the server's proxy (`HTTPS_PROXY`, honoured by azure-core's
-requests transport) is the same closed port: the metadata, the token and the ARM requests all
-meet "Connection refused" on 127.0.0.1.
+"No network" is made real on this machine, whatever its routes: the server's environment is
+`tests.e2e.offline_network.closed(...)`, where every address azure-ai-ml and azure-identity
+could reach is a closed port on 127.0.0.1 (through `HTTPS_PROXY`, since `ARM_CLOUD_METADATA_URL`
+alone falls back to the public cloud; that module says why), so each attempt is refused at once.
 """
 
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,40 +20,13 @@ from lensflow_protocol.registry import COMMANDS
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.conftest import SERVER_COMMAND, error_of, execute, record, start
+from tests.e2e.offline_network import closed
 from tests.e2e.test_azureml_offline import ARGUMENTS, BARE_ENV, CONFIG, LOCAL_ANSWERS, SP_ENV
 
-
-def _closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on: bound, read, closed."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-CLOSED = f"127.0.0.1:{_closed_port()}"
-_PROXY_NAMES = ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "ALL_PROXY")
-CLOSED_NETWORK = {
-    "ARM_CLOUD_METADATA_URL": f"https://{CLOSED}/metadata/endpoints?api-version=2019-05-01",
-    "HTTPS_PROXY": f"http://{CLOSED}",
-    "HTTP_PROXY": f"http://{CLOSED}",
-    "NO_PROXY": "",
-    "AZUREML_SDKV2_TELEMETRY_OPTOUT": "1",
-}
-
-
-def _closed(env: dict[str, str]) -> dict[str, str]:
-    kept = {
-        k: v
-        for k, v in env.items()
-        if k.upper() not in _PROXY_NAMES and k not in ("AZUREML_CURRENT_CLOUD",)
-    }
-    return {**kept, **CLOSED_NETWORK}
-
-
-NO_NETWORK_ENV = _closed(SP_ENV)
+NO_NETWORK_ENV = closed(SP_ENV)
 # No sign-in at all; the network closed too, so that no credential's probe (the managed
 # identity's, say) depends on this machine's routes either.
-NO_CREDENTIALS_ENV = _closed(BARE_ENV)
+NO_CREDENTIALS_ENV = closed(BARE_ENV)
 
 # What each command answers with SDK v2. createCluster without a resourceId has nothing to do
 # (managed online endpoints need no cluster): `unsupported`, before any request, signed in or
