@@ -1,8 +1,9 @@
 """Online endpoints and their deployments for the double, each deployment a real scoring service.
 
 ``install(double)`` plugs in the long-running operations (``lro.py``), Kubernetes computes
-(``computes.py``) and ``onlineEndpoints`` (this module): endpoints (managed, or Kubernetes on an
-attached compute) with key auth, whose keys are a Lensflow keys file; deployments that, once
+(``computes.py``) and ``onlineEndpoints`` (this module; its deployments in ``deployments.py``):
+endpoints (managed, or Kubernetes on an attached compute) with key auth, whose keys are a
+Lensflow keys file; deployments that, once
 their operation succeeds, run Lensflow's scoring app for the deployment's registered model on
 127.0.0.1 (``scorer.py``) — the endpoint's ``scoringUri`` is that service's ``/score``. Deleting a
 deployment or its endpoint, or resetting the double, stops its scorers.
@@ -13,7 +14,6 @@ Failed; ``lro.settings.in_progress_polls`` holds every operation InProgress long
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 import threading
@@ -25,8 +25,8 @@ from lensflow.scoring.config import read_keys, write_keys
 
 from tests.azure_double import scorer as scorers
 from tests.azure_double.computes import Computes
+from tests.azure_double.deployments import NAME, Deployment, Deployments
 from tests.azure_double.lro import LongRunningOperations, Outcome
-from tests.azure_double.model_files import materialize
 from tests.azure_double.server import (
     API_VERSIONS,
     PROVIDER,
@@ -42,41 +42,6 @@ if TYPE_CHECKING:
     from tests.azure_double.server import AzureDouble
 
 Answer = tuple[int, dict[str, str], Any]
-_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9-]{1,31}")
-# What the double keeps of a deployment's properties (all defined by the spec at both versions).
-_DEPLOYMENT_FIELDS = (
-    "description", "environmentId", "environmentVariables", "properties", "appInsightsEnabled",
-    "instanceType", "livenessProbe", "readinessProbe", "requestSettings", "scaleSettings",
-    "modelMountPath", "codeConfiguration", "containerResourceRequirements",
-)  # fmt: skip
-
-_DEFAULT_SCALE: dict[str, JsonObject] = {
-    "Managed": {"scaleType": "Default"},
-    "Kubernetes": {
-        "scaleType": "TargetUtilization",
-        "minInstances": 1,
-        "maxInstances": 1,
-        "pollingInterval": "PT1S",
-        "targetUtilizationPercentage": 70,
-    },
-}
-
-
-@dataclass
-class Deployment:
-    name: str
-    endpoint: str
-    compute_type: str
-    model: str
-    properties: JsonObject
-    location: str
-    created: str
-    modified: str
-    tags: dict[str, str] = field(default_factory=dict)
-    sku: JsonObject | None = None
-    state: str = "Creating"
-    scorer: scorers.Scorer | None = None
-    failure: str | None = None
 
 
 @dataclass
@@ -108,9 +73,9 @@ class OnlineDouble:
         self.lro = LongRunningOperations(double)
         self.computes = Computes(double, self.lro)
         self.endpoints: dict[str, Endpoint] = {}
-        self._failures: dict[str, str] = {}
         self._lock = threading.RLock()
-        self._root = Path(tempfile.mkdtemp(prefix="lensflow-azure-double-online-"))
+        self.deployments = Deployments(double, self.lro, self._lock)
+        self._root_folder: Path | None = None  # made with the first endpoint
         double.resources["onlineendpoints"] = self.handle
         API_VERSIONS["onlineendpoints"] = ONLINE_APIS
         double.reset_hooks.append(self.reset)
@@ -119,8 +84,7 @@ class OnlineDouble:
 
     def fail_deployment(self, name: str, message: str) -> None:
         """The next create of deployment ``name`` ends Failed with ``message`` (no scorer)."""
-        with self._lock:
-            self._failures[name.lower()] = message
+        self.deployments.fail_next(name, message)
 
     def scorer(self, endpoint: str, deployment: str) -> scorers.Scorer | None:
         with self._lock:
@@ -132,13 +96,20 @@ class OnlineDouble:
         with self._lock:
             endpoints = list(self.endpoints.values())
             self.endpoints.clear()
-            self._failures.clear()
+        self.deployments.reset()
         for endpoint in endpoints:
             self._drop(endpoint)
 
     def close(self) -> None:
         self.reset()
-        shutil.rmtree(self._root, ignore_errors=True)
+        if self._root_folder is not None:
+            shutil.rmtree(self._root_folder, ignore_errors=True)
+
+    @property
+    def _root(self) -> Path:
+        if self._root_folder is None:
+            self._root_folder = Path(tempfile.mkdtemp(prefix="lensflow-azure-double-online-"))
+        return self._root_folder
 
     # ---- routing -------------------------------------------------------------------------
 
@@ -170,7 +141,7 @@ class OnlineDouble:
             primary, secondary = read_keys(endpoint.keys_file)
             return 200, {}, {"primaryKey": primary, "secondaryKey": secondary}
         elif rest[0].lower() == "deployments" and len(rest) <= 3:
-            return self._deployments(exchange, endpoint, rest[1:], body)
+            return self.deployments.handle(exchange, endpoint, rest[1:], body)
         else:
             raise ArmError(404, "NoRegisteredProviderFound", "Unknown endpoint sub-resource.")
         raise ArmError(405, "MethodNotAllowed", f"{method} is not allowed here.")
@@ -181,7 +152,7 @@ class OnlineDouble:
         properties = body.get("properties") if isinstance(body, dict) else None
         if not isinstance(properties, dict) or not properties.get("authMode"):
             raise ArmError(400, "InvalidRequestContent", "properties.authMode is required.")
-        if not _NAME.fullmatch(name):
+        if not NAME.fullmatch(name):
             raise ArmError(400, "BadRequest", f"Invalid endpoint name {name!r}.")
         compute = properties.get("compute")
         compute_type = "Kubernetes" if compute else "Managed"
@@ -311,174 +282,6 @@ class OnlineDouble:
             if endpoint.identity is not None:
                 answer["identity"] = endpoint.identity
             return answer
-
-    # ---- deployments ---------------------------------------------------------------------
-
-    def _deployments(
-        self, exchange: Exchange, endpoint: Endpoint, segments: list[str], body: Any
-    ) -> Answer:
-        method = exchange.method
-        if not segments:
-            if method != "GET":
-                raise ArmError(405, "MethodNotAllowed", f"{method} is not allowed here.")
-            with self._lock:
-                items = sorted(endpoint.deployments.items())
-                return 200, {}, {"value": [self._deployment_json(d) for _, d in items]}
-        name = segments[0]
-        if len(segments) == 1 and method == "PUT":
-            return self._put_deployment(exchange, endpoint, name, body)
-        with self._lock:
-            deployment = endpoint.deployments.get(name.lower())
-        if deployment is None:
-            if len(segments) == 1 and method == "DELETE":
-                return 204, {}, None
-            raise self.double._not_found(f"onlineEndpoints/{endpoint.name}/deployments", name)
-        if len(segments) == 1 and method == "GET":
-            return 200, {}, self._deployment_json(deployment)
-        if len(segments) == 1 and method == "DELETE":
-            return self._delete_deployment(exchange, endpoint, deployment)
-        if segments[1:] == ["getLogs"] and method == "POST":
-            return 200, {}, {"content": self._logs(deployment, body)}
-        raise ArmError(405, "MethodNotAllowed", f"{method} is not allowed here.")
-
-    def _put_deployment(
-        self, exchange: Exchange, endpoint: Endpoint, name: str, body: Any
-    ) -> Answer:
-        properties = body.get("properties") if isinstance(body, dict) else None
-        if not isinstance(properties, dict):
-            raise ArmError(400, "InvalidRequestContent", "properties is required.")
-        if not _NAME.fullmatch(name):
-            raise ArmError(400, "BadRequest", f"Invalid deployment name {name!r}.")
-        compute_type = properties.get("endpointComputeType")
-        if compute_type != endpoint.compute_type:
-            raise ArmError(
-                400,
-                "BadRequest",
-                f"A {compute_type} deployment cannot go to {endpoint.compute_type} endpoint "
-                f"{endpoint.name}.",
-            )
-        model = properties.get("model")
-        if not isinstance(model, str) or not model:
-            raise ArmError(400, "BadRequest", "properties.model is required by the double.")
-        now = _iso(_now())
-        with self._lock:
-            if endpoint.state == "Deleting":
-                raise ArmError(409, "Conflict", f"Endpoint {endpoint.name} is being deleted.")
-            previous = endpoint.deployments.get(name.lower())
-            failure = self._failures.pop(name.lower(), None)
-        folder = endpoint.folder / name.lower() / now.replace(":", "")
-        scorer: scorers.Scorer | None = None
-        if failure is None:
-            files = materialize(self.double, model, folder / "model")
-            scorer = scorers.Scorer(
-                folder=folder,
-                service_name=f"{endpoint.name}-{name}",
-                model_name=files.name,
-                model_version=int(files.version) if files.version.isdigit() else 1,
-                framework=files.framework,
-                model_path=files.path,
-                keys_file=endpoint.keys_file,
-            )
-        deployment = Deployment(
-            name=name,
-            endpoint=endpoint.name,
-            compute_type=compute_type,
-            model=model,
-            properties={
-                # Azure fills in the scale settings the spec names as defaults; the SDK needs them.
-                "scaleSettings": _DEFAULT_SCALE[compute_type],
-                **{k: properties[k] for k in _DEPLOYMENT_FIELDS if properties.get(k) is not None},
-            },
-            location=str(body.get("location") or endpoint.location),
-            created=previous.created if previous else now,
-            modified=now,
-            tags=dict(body.get("tags") or {}),
-            sku=body.get("sku"),
-            state="Creating" if previous is None else "Updating",
-            scorer=scorer,
-        )
-        with self._lock:
-            endpoint.deployments[name.lower()] = deployment
-        if previous is not None and previous.scorer is not None:
-            previous.scorer.stop()
-        if scorer is not None:
-            scorer.start()
-
-        def check() -> Outcome:
-            if failure is not None:
-                return "Failed", {"code": "DeploymentFailed", "message": failure}
-            assert scorer is not None
-            state = scorer.state()
-            if state == "Ready":
-                return "Succeeded", None
-            if state == "Failed":
-                message = scorer.error or "The scoring service failed to start."
-                return "Failed", {"code": "DeploymentFailed", "message": message}
-            return "InProgress", None
-
-        def finish(outcome: Outcome) -> None:
-            with self._lock:
-                deployment.state, deployment.modified = outcome[0], _iso(_now())
-                if outcome[1] is not None:
-                    deployment.failure = str(outcome[1]["message"])
-
-        operation = self.lro.start(exchange.api_version or "", check, finish)
-        status = 201 if previous is None else 200
-        return status, self.lro.put_headers(operation), self._deployment_json(deployment)
-
-    def _delete_deployment(
-        self, exchange: Exchange, endpoint: Endpoint, deployment: Deployment
-    ) -> Answer:
-        with self._lock:
-            if endpoint.traffic.get(deployment.name.lower(), 0) > 0:
-                raise ArmError(
-                    400,
-                    "BadRequest",
-                    f"Deployment {deployment.name} takes traffic: set it to 0 before deleting.",
-                )
-            deployment.state = "Deleting"
-
-        def finish(_: Outcome) -> None:
-            with self._lock:
-                endpoint.deployments.pop(deployment.name.lower(), None)
-            if deployment.scorer is not None:
-                deployment.scorer.stop()
-
-        operation = self.lro.start(exchange.api_version or "", lambda: ("Succeeded", None), finish)
-        return 202, self.lro.delete_headers(operation), None
-
-    def _logs(self, deployment: Deployment, body: Any) -> str:
-        tail = body.get("tail") if isinstance(body, dict) else None
-        lines = deployment.scorer.log_lines() if deployment.scorer else []
-        if deployment.failure is not None:
-            lines.append(f"Deployment failed: {deployment.failure}")
-        if isinstance(tail, int) and not isinstance(tail, bool):
-            lines = lines[-tail:] if tail > 0 else []
-        return "\n".join(lines)
-
-    def _deployment_json(self, deployment: Deployment) -> JsonObject:
-        properties: JsonObject = {
-            **deployment.properties,
-            "endpointComputeType": deployment.compute_type,
-            "model": deployment.model,
-            "provisioningState": deployment.state,
-        }
-        answer: JsonObject = {
-            "id": (
-                f"{self.double.workspace_id}/onlineEndpoints/{deployment.endpoint}"
-                f"/deployments/{deployment.name}"
-            ),
-            "name": deployment.name,
-            "type": f"{PROVIDER}/workspaces/onlineEndpoints/deployments",
-            "location": deployment.location,
-            "tags": dict(deployment.tags),
-            "kind": deployment.compute_type,
-            "systemData": self.double._system_data(deployment.created, deployment.modified),
-            "properties": properties,
-        }
-        if deployment.sku is not None:
-            answer["sku"] = deployment.sku
-        return answer
 
 
 def install(double: AzureDouble) -> OnlineDouble:

@@ -554,3 +554,8 @@ def find_operation(method: str, path: str) -> Operation | None:
         if operation.method == method and operation.path.match(path):
             return operation
     return None
+
+
+# The resource types other modules of the double serve register here, whoever is imported first
+# (at the end: that module imports the helpers above).
+from tests.azure_double import spec_schemas_online  # noqa: E402, F401

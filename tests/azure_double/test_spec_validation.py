@@ -149,7 +149,7 @@ def test_wrong_types_enums_and_formats_fail() -> None:
 def test_answers_are_matched_to_the_spec_operation_by_path_and_api_version() -> None:
     good = _exchange("GET", f"{WS_ID}/models/diabetes/versions/1", MODELS_API, 200, MODEL_VERSION)
     wrong_version = _exchange("GET", WS_ID, "2023-04-01", 200, WORKSPACE)
-    unmodelled = _exchange("GET", f"{WS_ID}/computes/cpu", WORKSPACE_API, 200, {"id": "x"})
+    unmodelled = _exchange("GET", f"{WS_ID}/jobs/train", WORKSPACE_API, 200, {"id": "x"})
     wrong_body = _exchange("GET", f"{WS_ID}/datastores/workspaceblobstore", DATASTORES_API, 200, {})
     no_body = _exchange("GET", WS_ID, WORKSPACE_API, 200, None)
     bad_error = _exchange("GET", WS_ID, WORKSPACE_API, 404, {"message": "gone"})
@@ -164,7 +164,7 @@ def test_answers_are_matched_to_the_spec_operation_by_path_and_api_version() -> 
     assert exchange_problems(good) == []
     assert exchange_problems(good_error) == []
     assert (
-        "modelled at ['2024-10-01-preview'], not at 2023-04-01"
+        "modelled at ['2023-08-01-preview', '2024-10-01-preview'], not at 2023-04-01"
         in exchange_problems(wrong_version)[0]
     )
     assert "no operation of the spec is modelled" in exchange_problems(unmodelled)[0]
