@@ -369,11 +369,14 @@ async def test_lensflow_tracks_a_run_and_reads_it_back_through_the_workspace(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    # Lensflow's children (the training run, the store worker) inherit the server's environment.
-    # It hands them MLFLOW_TRACKING_TOKEN too, but no MLFLOW_RUN_ID when azureml-mlflow builds
-    # its store: so they sign in with DefaultAzureCredential, here the fake Azure CLI.
+    # Lensflow's children (the training run, the store worker) inherit the server's environment
+    # and get MLFLOW_TRACKING_TOKEN. azureml-mlflow alone would ignore it outside an Azure ML
+    # job and sign in afresh (DefaultAzureCredential, then a browser): azureml_token.py makes
+    # them sign with it. The fake Azure CLI hands out a token the double refuses, so a child
+    # that signed in on its own would fail, and it must not even be asked.
     for name, value in child_env_overrides(azure_double, fake_az).items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LENSFLOW_FAKE_AZ_TOKEN", "a-token-the-double-refuses")
     fake_az.forget_calls()
     config = tmp_path / "config.json"
     config.write_text(
@@ -437,3 +440,4 @@ async def test_lensflow_tracks_a_run_and_reads_it_back_through_the_workspace(
     assert all(
         e.request_headers["authorization"] == f"Bearer {token}" for e in _proxied(azure_double)
     )
+    assert fake_az.calls() == []

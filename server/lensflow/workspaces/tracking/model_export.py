@@ -55,6 +55,12 @@ def _requirements(*modules: str) -> list[str]:
 def export(run_id: str, artifact_path: str, framework: str, out: str) -> dict[str, Any]:
     import mlflow
 
+    # Run by path, this file's folder is sys.path[0]: its sibling signs azureml:// requests
+    # with the server's token (MLFLOW_TRACKING_TOKEN).
+    from azureml_token import use_tracking_token  # type: ignore[import-not-found]
+
+    use_tracking_token()
+
     scratch = tempfile.mkdtemp(prefix="download-", dir=out)
     source = mlflow.artifacts.download_artifacts(
         run_id=run_id, artifact_path=artifact_path, dst_path=scratch

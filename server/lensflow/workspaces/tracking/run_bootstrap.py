@@ -200,6 +200,22 @@ def _run_script(
     return "FINISHED", 0
 
 
+def _use_tracking_token() -> None:
+    """An azureml:// store signs with the server's token: see azureml_token.py, beside this file
+    (loaded by path, as this file cannot import Lensflow)."""
+    if not os.environ.get("MLFLOW_TRACKING_URI", "").startswith("azureml://"):
+        return
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "azureml_token.py")
+    spec = importlib.util.spec_from_file_location("lensflow_azureml_token", path)
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.use_tracking_token()
+
+
 def main() -> int:
     control = os.fdopen(int(os.environ.pop("LENSFLOW_CONTROL_FD")), "w", encoding="utf-8")
     script, args = os.path.abspath(sys.argv[1]), sys.argv[2:]
@@ -217,6 +233,7 @@ def main() -> int:
         import mlflow
         from mlflow.tracking import MlflowClient
 
+        _use_tracking_token()
         client = MlflowClient()
         experiment_id = _experiment_id(client, experiment_name, artifact_root)
         run = client.create_run(

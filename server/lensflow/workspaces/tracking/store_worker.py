@@ -24,6 +24,7 @@ from typing import Any
 from lensflow_protocol.base import WireModel
 from lensflow_protocol.errors import LensflowError, StoreError, Unreachable
 
+from .azureml_token import use_tracking_token
 from .mlflow_store import MlflowStore
 from .server_check import server_down
 from .store_calls import dispatch
@@ -77,6 +78,7 @@ def main(argv: list[str]) -> int:
     # The protocol keeps the real stdout; anything else printing there goes to stderr.
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
+    use_tracking_token(argv[0])  # an azureml:// store signs with the server's token
     store = MlflowStore(argv[0])
     store.sweep()  # runs whose process vanished are closed before anyone reads them
     methods = dispatch(store)
