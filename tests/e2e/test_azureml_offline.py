@@ -3,8 +3,9 @@ diagnostics work without signing in, and every command fails fast with an error 
 what to do (no credentials → notSignedIn; a service principal but no network → unreachable).
 
 "No network" is made real on this machine, whatever its routes: the server's environment is
-`tests.e2e.offline_network.closed(...)`, whose `HTTPS_PROXY` / `HTTP_PROXY` are a closed port on
-127.0.0.1 and `NO_PROXY` empty. azureml-core's service-principal sign-in (MSAL over a
+`tests.e2e.offline_network.closed(..., sdk="v1")`, whose `HTTPS_PROXY` / `HTTP_PROXY` are a
+closed port on 127.0.0.1 and `NO_PROXY` empty (and no `ARM_CLOUD_METADATA_URL`: azureml-core
+would fail on that before signing in). azureml-core's service-principal sign-in (MSAL over a
 `requests.Session`) and its ARM calls (azure-core's requests transport, msrest / `requests`)
 all honour the proxy, so each is refused at once; that module says how this was checked.
 """
@@ -54,8 +55,8 @@ SP_ENV = {
 }
 # The same two, with every request refused at once on 127.0.0.1 (no credential's probe, nor
 # the service principal's sign-in, depends on this machine's routes).
-UNSIGNED_ENV = closed(BARE_ENV)
-NO_NETWORK_ENV = closed(SP_ENV)
+UNSIGNED_ENV = closed(BARE_ENV, sdk="v1")
+NO_NETWORK_ENV = closed(SP_ENV, sdk="v1")
 # One valid argument object per command: a new command must say how it fails offline.
 ARGUMENTS = {
     "lensflow.trackRun": {"script": "train.py"},

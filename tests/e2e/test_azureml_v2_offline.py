@@ -3,9 +3,10 @@ credentials: every command that touches Azure answers a domain error, within 60 
 the table below says (issue 13, "Offline").
 
 "No network" is made real on this machine, whatever its routes: the server's environment is
-`tests.e2e.offline_network.closed(...)`, where every address azure-ai-ml and azure-identity
-could reach is a closed port on 127.0.0.1 (through `HTTPS_PROXY`, since `ARM_CLOUD_METADATA_URL`
-alone falls back to the public cloud; that module says why), so each attempt is refused at once.
+`tests.e2e.offline_network.closed(..., sdk="v2")`, where every address azure-ai-ml and
+azure-identity could reach is a closed port on 127.0.0.1 (through `HTTPS_PROXY`, since
+`ARM_CLOUD_METADATA_URL` alone falls back to the public cloud; that module says why), so each
+attempt is refused at once.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from tests.conftest import SERVER_COMMAND, error_of, execute, record, start
 from tests.e2e.offline_network import closed
 from tests.e2e.test_azureml_offline import ARGUMENTS, BARE_ENV, CONFIG, LOCAL_ANSWERS, SP_ENV
 
-NO_NETWORK_ENV = closed(SP_ENV)
+NO_NETWORK_ENV = closed(SP_ENV, sdk="v2")
 # No sign-in at all; the network closed too, so that no credential's probe (the managed
 # identity's, say) depends on this machine's routes either.
-NO_CREDENTIALS_ENV = closed(BARE_ENV)
+NO_CREDENTIALS_ENV = closed(BARE_ENV, sdk="v2")
 
 # What each command answers with SDK v2. createCluster without a resourceId has nothing to do
 # (managed online endpoints need no cluster): `unsupported`, before any request, signed in or
