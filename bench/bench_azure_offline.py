@@ -1,12 +1,21 @@
 """The Azure ML workspace with no network: how fast does a command fail, against the SDK itself.
 
-A Lensflow server on a workspace whose `config.json` names an Azure ML workspace, started with a
-service principal in its environment (fake values) and no route to Azure. Each command of the
-contract is sent once; the figure is the slowest reply (it must be an `unreachable` error, the
-issue's bound is 60 s). The peer is the bare azureml-core doing the first thing every command
-needs (import, `Workspace.from_config` + `get_mlflow_tracking_uri`) in a fresh interpreter, timed
-to its exception: what a user's own script would wait. A server with no credentials at all answers
-`notSignedIn` before any network call; that is measured too.
+A Lensflow server on a workspace whose `config.json` names an Azure ML workspace, once per Azure
+SDK (`azureSdk` "v1": azureml-core; "v2": azure-ai-ml), started with a service principal in its
+environment (fake values) and no network. "No network" is the closed port of
+`tests.e2e.offline_network`: `HTTPS_PROXY` / `HTTP_PROXY` point at a port on 127.0.0.1 that
+nothing listens on (`NO_PROXY` empty), so every request is refused at once and the figures do
+not depend on this machine's routes or DNS. Each command of the contract is sent once; the figure
+is the slowest reply (it must be an `unreachable` error, the issue's bound is 60 s). With v2,
+`createCluster` without a `resourceId` answers `unsupported` before any request, by design
+(managed online endpoints need no cluster).
+
+The peer is the bare SDK doing the first thing every command needs, in a fresh interpreter under
+the same closed network, timed to its exception (import included): what a user's own script
+would wait. v1: `Workspace.from_config` + `get_mlflow_tracking_uri`; v2: `MLClient(
+ClientSecretCredential(...), subscription, resource group, workspace)` + `workspaces.get`.
+A server with no credentials at all answers `notSignedIn` before any network call; that is
+measured too, for both SDKs.
 """
 
 from __future__ import annotations
@@ -18,7 +27,9 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from tests.e2e.offline_network import closed
 
 from .common import PYTHON, Figure, ratio
 from .rpc import RpcClient, RpcError, initialize_params
@@ -36,7 +47,14 @@ COMMANDS: dict[str, dict[str, Any]] = {
     "lensflow.listServices": {},
     "lensflow.cleanUp": {"all": True},
 }
-SDK_PEER = """
+# The kinds of error each server must answer with, and nothing else.
+EXPECTED = {
+    ("v1", "sp"): {"unreachable"},
+    ("v1", "none"): {"notSignedIn"},
+    ("v2", "sp"): {"unreachable", "unsupported"},  # createCluster without resourceId
+    ("v2", "none"): {"notSignedIn", "unsupported"},
+}
+SDK_PEER_V1 = """
 import time, sys
 started = time.perf_counter()  # the import counts: Lensflow's first command pays it too
 from azureml.core import Workspace
@@ -47,21 +65,41 @@ try:
 except Exception as exc:
     print(time.perf_counter() - started, type(exc).__name__)
 """
+SDK_PEER_V2 = """
+import json, time, sys
+started = time.perf_counter()  # the import counts: Lensflow's first command pays it too
+from azure.ai.ml import MLClient
+from azure.identity import ClientSecretCredential
+config = json.load(open(sys.argv[1]))
+try:
+    credential = ClientSecretCredential("t-bench", "c-bench", "s")
+    ws = config["workspace_name"]
+    MLClient(credential, config["subscription_id"], config["resource_group"], ws).workspaces.get(ws)
+except Exception as exc:
+    print(time.perf_counter() - started, type(exc).__name__)
+"""
 
 
-def _env(extra: dict[str, str]) -> dict[str, str]:
-    bare = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_"))}
-    return {**bare, **extra}
+def _env(extra: dict[str, str], sdk: Literal["v1", "v2"]) -> dict[str, str]:
+    """This process's environment without any Azure sign-in, plus `extra`, network closed for
+    `sdk` (v1 gets no ARM_CLOUD_METADATA_URL: azureml-core would fail on it before signing in)."""
+    bare = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AZURE_", "IDENTITY_", "MSI_", "MLFLOW_TRACKING"))
+    }
+    return closed({**bare, **extra}, sdk=sdk)
 
 
-async def _slowest(root: Path, env: dict[str, str]) -> tuple[float, set[str]]:
+async def _slowest(root: Path, env: dict[str, str], sdk: str) -> tuple[float, str, set[str]]:
+    """The slowest command's time and name, and the kinds of error the commands answered."""
     client = await RpcClient.spawn([PYTHON, "-m", "lensflow"], cwd=root, env=env)
     try:
         params = initialize_params(root)
-        params["initializationOptions"] = {"workspace": "config.json"}
+        params["initializationOptions"] = {"workspace": "config.json", "azureSdk": sdk}
         await client.request("initialize", params, timeout=30)
         client.notify("initialized", {})
-        slowest, kinds = 0.0, set()
+        slowest, slowest_command, kinds = 0.0, "", set()
         for command, arguments in COMMANDS.items():
             started = time.perf_counter()
             try:
@@ -73,41 +111,70 @@ async def _slowest(root: Path, env: dict[str, str]) -> tuple[float, set[str]]:
                 kinds.add("answered")  # a result: not what an offline server should give
             except RpcError as exc:
                 kinds.add(str((exc.data or {}).get("kind")))
-            slowest = max(slowest, time.perf_counter() - started)
-        return slowest, kinds
+            took = time.perf_counter() - started
+            if took > slowest:
+                slowest, slowest_command = took, command.removeprefix("lensflow.")
+        return slowest, slowest_command, kinds
     finally:
         await client.close()
 
 
-def _sdk_peer(config: Path) -> float:
+def _sdk_peer(sdk: Literal["v1", "v2"], config: Path) -> tuple[float, str]:
+    """The peer's time to its exception, and the exception's class name."""
+    code = SDK_PEER_V1 if sdk == "v1" else SDK_PEER_V2
     done = subprocess.run(
-        [PYTHON, "-c", SDK_PEER, str(config)], env=_env(SP), capture_output=True, text=True,
+        [PYTHON, "-c", code, str(config)], env=_env(SP, sdk), capture_output=True, text=True,
         timeout=600, check=True,
     )  # fmt: skip
-    return float(done.stdout.split()[0])
+    seconds, name = done.stdout.split()[:2]
+    return float(seconds), name
+
+
+def _figure(
+    sdk: str, who: str, measured: tuple[float, str, set[str]], peer: tuple[float, str] | None
+) -> Figure:
+    value, command, kinds = measured
+    expected = EXPECTED[(sdk, who)]
+    note = f"kinds: {sorted(kinds)}; slowest: {command}"
+    if who == "sp":
+        assert peer is not None
+        name = f"{sdk}: slowest command, service principal, no network"
+        peer_name = (
+            "azureml-core from_config + get_mlflow_tracking_uri to its exception"
+            if sdk == "v1"
+            else "azure-ai-ml MLClient(ClientSecretCredential) + workspaces.get to its exception"
+        )
+        return Figure(
+            name, value, "s", peer=peer_name, peer_value=peer[0], ratio=ratio(value, peer[0]),
+            target=f"≤ {BOUND_S:.0f} s, {' / '.join(sorted(expected))}",
+            ok=value <= BOUND_S and kinds == expected, note=f"{note}; peer raised {peer[1]}",
+        )  # fmt: skip
+    return Figure(
+        f"{sdk}: slowest command, no credentials", value, "s",
+        target=f"≤ {BOUND_S:.0f} s, {' / '.join(sorted(expected))}",
+        ok=value <= BOUND_S and kinds == expected, note=note,
+    )  # fmt: skip
 
 
 async def _run() -> dict[str, Figure]:
     with tempfile.TemporaryDirectory(prefix="lensflow-bench-azure-") as tmp:
         root = Path(tmp)
-        (root / "config.json").write_text(json.dumps(CONFIG))
+        config = root / "config.json"
+        config.write_text(json.dumps(CONFIG))
         (root / "train.py").write_text("import mlflow\n")
-        offline, offline_kinds = await _slowest(root, _env(SP))
-        unsigned, unsigned_kinds = await _slowest(root, _env({}))
-        peer = await asyncio.to_thread(_sdk_peer, root / "config.json")
-    offline_figure = Figure(
-        "slowest command, service principal, no network", offline, "s",
-        peer="azureml-core from_config + get_mlflow_tracking_uri to its exception",
-        peer_value=peer, ratio=ratio(offline, peer), target=f"≤ {BOUND_S:.0f} s, unreachable",
-        ok=offline <= BOUND_S and offline_kinds == {"unreachable"},
-        note=f"kinds: {sorted(offline_kinds)}",
-    )  # fmt: skip
-    unsigned_figure = Figure(
-        "slowest command, no credentials", unsigned, "s", target=f"≤ {BOUND_S:.0f} s",
-        ok=unsigned <= BOUND_S and unsigned_kinds == {"notSignedIn"},
-        note=f"kinds: {sorted(unsigned_kinds)}",
-    )  # fmt: skip
-    return {"offline_slowest_s": offline_figure, "unsigned_slowest_s": unsigned_figure}
+        # Each server, then its peer, SDK after SDK; then the servers with no credentials.
+        v1 = await _slowest(root, _env(SP, "v1"), "v1")
+        v1_peer = await asyncio.to_thread(_sdk_peer, "v1", config)
+        v2 = await _slowest(root, _env(SP, "v2"), "v2")
+        v2_peer = await asyncio.to_thread(_sdk_peer, "v2", config)
+        v1_unsigned = await _slowest(root, _env({}, "v1"), "v1")
+        v2_unsigned = await _slowest(root, _env({}, "v2"), "v2")
+    return {
+        "offline_slowest_s": _figure("v1", "sp", v1, v1_peer),
+        "unsigned_slowest_s": _figure("v1", "none", v1_unsigned, None),
+        "v2_offline_slowest_s": _figure("v2", "sp", v2, v2_peer),
+        "v2_unsigned_slowest_s": _figure("v2", "none", v2_unsigned, None),
+    }
 
 
 def run() -> dict[str, Figure]:
