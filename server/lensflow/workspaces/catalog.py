@@ -62,11 +62,14 @@ def smallest_managed(cpu_cores: float, memory_gb: float) -> VmSize:
     holds a replica of `cpu_cores` and `memory_gb`."""
     fitting = [s for s in MANAGED_ONLINE if s.vcpus >= cpu_cores and s.memory_gb >= memory_gb]
     if not fitting:
-        largest = max(MANAGED_ONLINE, key=lambda s: (s.vcpus, s.memory_gb))
+        cores = max(MANAGED_ONLINE, key=lambda s: (s.vcpus, s.memory_gb))
+        memory = max(MANAGED_ONLINE, key=lambda s: (s.memory_gb, s.vcpus))
         raise Unschedulable(
-            f"No managed online instance type has {cpu_cores:g} cores and {memory_gb:g} GB; the "
-            f"largest Lensflow knows is {largest.name} ({largest.vcpus} cores, "
-            f"{largest.memory_gb:g} GB).", cpuCores=cpu_cores, memoryGb=memory_gb,
+            f"No managed online instance type has {cpu_cores:g} cores and {memory_gb:g} GB for "
+            f"one replica. The most cores: {cores.name} ({cores.vcpus} cores, "
+            f"{cores.memory_gb:g} GB); the most memory: {memory.name} ({memory.vcpus} cores, "
+            f"{memory.memory_gb:g} GB). Ask for less per replica, and more replicas.",
+            cpuCores=cpu_cores, memoryGb=memory_gb,
         )  # fmt: skip
     return min(fitting, key=lambda s: (s.vcpus, s.memory_gb))
 

@@ -186,7 +186,8 @@ class AzureServing(AzureCleanUp):
                 f"No model {args.model_name!r} (version {args.model_version or 'latest'}) in the "
                 "workspace's registry; register it first.", modelName=args.model_name,
             )  # fmt: skip
-        if model.framework not in NO_CODE_FRAMEWORKS:
+        # SDK v2 checks the model's own type (an MLflow model) when it deploys.
+        if not self.sdk.managed_endpoints and model.framework not in NO_CODE_FRAMEWORKS:
             raise Unsupported(
                 f"{model.name} version {model.version} is {model.framework or 'of no framework'}; "
                 f"a no-code deployment needs {spoken(tuple(AZURE_NAMES))}.",
