@@ -37,11 +37,11 @@ class Settings(WireModel):
         ),
     )
     azure_sdk: Literal["v1", "v2"] = Field(
-        default="v1",
+        default="v2",
         description=(
-            "Which Azure ML SDK an Azure workspace drives. v1: azureml-core, the seed's AKS "
-            "path. v2: azure-ai-ml, which registers models and tracks runs but does not deploy "
-            "yet in this version; so the default stays v1 until it does."
+            "Which Azure ML SDK an Azure workspace drives. v2: azure-ai-ml, managed online "
+            "endpoints or an attached Kubernetes cluster. v1: azureml-core (past its end of "
+            "support, 2026-06-30), the seed's AKS path."
         ),
     )
 

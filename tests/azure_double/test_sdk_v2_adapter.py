@@ -238,10 +238,10 @@ async def test_the_workspace_maps_a_missing_workspace_to_not_found(
         await ws.close()
 
 
-def test_the_azure_sdk_setting_picks_the_v2_adapter(tmp_path: Path) -> None:
+def test_the_azure_sdk_setting_defaults_to_v2_and_picks_v1_when_asked(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
     default = make_workspace(resolve(Settings(workspace="config.json"), tmp_path))
-    v2 = make_workspace(resolve(Settings(workspace="config.json", azureSdk="v2"), tmp_path))
+    v1 = make_workspace(resolve(Settings(workspace="config.json", azureSdk="v1"), tmp_path))
 
-    assert type(getattr(default, "sdk", None)).__name__ == "AzureMLSdk"
-    assert isinstance(getattr(v2, "sdk", None), AzureMLSdkV2)
+    assert isinstance(getattr(default, "sdk", None), AzureMLSdkV2)
+    assert type(getattr(v1, "sdk", None)).__name__ == "AzureMLSdk"

@@ -90,7 +90,7 @@ async def _azure_client(client: LanguageClient, project: Path) -> AsyncIterator[
     (project / "config.json").write_text(json.dumps(CONFIG))
     record(client)
     tell_code_actions_from_commands(client)
-    await start(client, project, workspace="config.json")
+    await start(client, project, workspace="config.json", azureSdk="v1")
     yield client
     await client.shutdown_session()
 
@@ -203,7 +203,13 @@ async def test_azure_auth_setting_chooses_the_sign_in(unsigned: LanguageClient) 
     client = unsigned
     client.workspace_did_change_configuration(
         types.DidChangeConfigurationParams(
-            settings={"lensflow": {"workspace": "config.json", "azureAuth": "servicePrincipal"}}
+            settings={
+                "lensflow": {
+                    "workspace": "config.json",
+                    "azureAuth": "servicePrincipal",
+                    "azureSdk": "v1",
+                }
+            }
         )
     )
     error = await error_of(client, "lensflow.listModels", {})

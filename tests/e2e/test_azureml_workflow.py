@@ -30,7 +30,7 @@ CONFIG = {"subscription_id": "s-1", "resource_group": "rg", "workspace_name": "m
 async def azure(lsp_client: LanguageClient, project: Path) -> AsyncIterator[LanguageClient]:
     (project / "config.json").write_text(json.dumps(CONFIG))
     record(lsp_client)
-    await start(lsp_client, project, workspace="config.json")
+    await start(lsp_client, project, workspace="config.json", azureSdk="v1")
     yield lsp_client
     await lsp_client.shutdown_session()
 
@@ -161,7 +161,7 @@ def test_stray_stdout_never_reaches_the_protocol_stream(project: Path) -> None:
         for message in (
             {"id": 1, "method": "initialize", "params": {
                 "capabilities": {}, "rootUri": project.as_uri(),
-                "initializationOptions": {"workspace": "config.json"}}},
+                "initializationOptions": {"workspace": "config.json", "azureSdk": "v1"}}},
             {"method": "initialized", "params": {}},
             {"id": 2, "method": "workspace/executeCommand",
              "params": {"command": "lensflow.listExperiments", "arguments": [{}]}},

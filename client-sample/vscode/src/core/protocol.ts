@@ -345,7 +345,7 @@ export interface Settings {
    */
   azureAuth?: "auto" | "servicePrincipal" | "cli" | "msi" | "interactive";
   /**
-   * Which Azure ML SDK an Azure workspace drives. v1: azureml-core, the seed's AKS path. v2: azure-ai-ml, which registers models and tracks runs but does not deploy yet in this version; so the default stays v1 until it does.
+   * Which Azure ML SDK an Azure workspace drives. v2: azure-ai-ml, managed online endpoints or an attached Kubernetes cluster. v1: azureml-core (past its end of support, 2026-06-30), the seed's AKS path.
    */
   azureSdk?: "v1" | "v2";
   /**

@@ -62,7 +62,7 @@ class AzureMLWorkspace(AzureServing, MlflowWorkspace):
         sdk: AzureSdk | None = None,
         auth: AuthMode = "auto",
         clock: Callable[[], float] = time.monotonic,
-        azure_sdk: Literal["v1", "v2"] = "v1",
+        azure_sdk: Literal["v1", "v2"] = "v2",
     ) -> None:
         if sdk is None and azure_sdk == "v2":
             from .sdk_v2 import AzureMLSdkV2
