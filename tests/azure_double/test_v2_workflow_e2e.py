@@ -18,11 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lsprotocol import types
+from pytest_lsp import LanguageClient
 
 from tests.azure_double.children import FakeAzureCli
 from tests.azure_double.server import AzureDouble
 from tests.azure_double.tracking import TrackingService
-from tests.conftest import SAMPLE, execute, notes
+from tests.conftest import SAMPLE, execute, notes, open_document
+from tests.e2e.test_lenses import resolved
 from tests.e2e.test_tracking import expected_mse
 from tests.reliability.support import close, new_server
 
@@ -55,6 +58,11 @@ def _write_config(project: Path, double: AzureDouble) -> None:
         "workspace_name": double.workspace_name,
     }
     (project / "config.json").write_text(json.dumps(config))
+
+
+async def _lens_commands(client: LanguageClient, script: Path) -> list[types.Command]:
+    uri = open_document(client, script)
+    return [lens.command for lens in await resolved(client, uri) if lens.command]
 
 
 def _requests(double: AzureDouble, method: str, kind: str) -> list[Any]:
@@ -97,13 +105,16 @@ async def test_the_seed_workflow_on_sdk_v2_over_stdio(
         assert put.request_json["properties"]["tags"]["modelPath"] == "model.pkl"
         assert any(name.endswith("/MLmodel") for name in azure_double.blob_names())
 
-        # Deploy, managed: the smallest instance type holding 1 core and 1 GB, all the traffic.
-        managed = await execute(
-            client, "lensflow.deploy",
-            {"serviceName": "diabetes-managed", "modelName": "diabetes_model", "cpuCores": 1,
-             "memoryGb": 1},
-        )  # fmt: skip
+        # Deploy, managed, from the script's lens: no cluster to create first. The smallest
+        # instance type holding a replica (1 core, 1 GB), all the traffic.
+        lens = {c.title: c for c in await _lens_commands(client, project / "train.py")}
+        deploy = lens["Deploy diabetes_model v1 to a managed endpoint"]
+        assert deploy.arguments is not None
+        arguments = {**deploy.arguments[0], "cpuCores": 1, "memoryGb": 1}
+        assert "clusterName" not in arguments
+        managed = await execute(client, deploy.command, arguments)
         assert managed["state"] == "Healthy", managed
+        managed_name = managed["serviceName"]
         assert (managed["clusterName"], managed["instanceType"]) == ("managed", "Standard_DS1_v2")
         states = [n["state"] for n in notes(client, "lensflow/serviceUpdated")]
         assert states[0] == "Transitioning" and states[-1] == "Healthy", states
@@ -129,7 +140,7 @@ async def test_the_seed_workflow_on_sdk_v2_over_stdio(
         assert (requests["cpu"], requests["memory"]) == ("1", "1Gi")
 
         # Invoke both with the seed's body: Lensflow sends Azure's MLflow `input_data` form.
-        for service in ("diabetes-managed", "diabetes-k8s"):
+        for service in (managed_name, "diabetes-k8s"):
             answer = await execute(
                 client, "lensflow.invokeEndpoint",
                 {"serviceName": service, "input": {"data": rows, "method": "predict"}},
@@ -144,7 +155,7 @@ async def test_the_seed_workflow_on_sdk_v2_over_stdio(
         assert logs["lines"], logs
         listed = await execute(client, "lensflow.listServices", {})
         assert {s["serviceName"]: s["state"] for s in listed["services"]} == {
-            "diabetes-managed": "Healthy", "diabetes-k8s": "Healthy",
+            managed_name: "Healthy", "diabetes-k8s": "Healthy",
         }  # fmt: skip
         clusters = await execute(client, "lensflow.listClusters", {})
         assert [(c["name"], c["services"]) for c in clusters["clusters"]] == [
@@ -153,10 +164,9 @@ async def test_the_seed_workflow_on_sdk_v2_over_stdio(
 
         # Clean up: both endpoints deleted, the compute detached, the AKS cluster untouched.
         cleaned = await execute(client, "lensflow.cleanUp", {"all": True})
-        assert sorted((d["kind"], d["name"]) for d in cleaned["deleted"]) == [
-            ("cluster", "aks-attached"), ("service", "diabetes-k8s"),
-            ("service", "diabetes-managed"),
-        ]  # fmt: skip
+        assert sorted((d["kind"], d["name"]) for d in cleaned["deleted"]) == sorted(
+            [("cluster", "aks-attached"), ("service", "diabetes-k8s"), ("service", managed_name)]
+        )
         [detach] = [e for e in azure_double.requests("DELETE") if "/computes/" in e.path]
         assert detach.query.get("underlyingResourceAction") == "Detach"
         assert not any("managedClusters" in e.path for e in azure_double.exchanges)

@@ -65,7 +65,8 @@ def service_commands(services: Iterable[ServiceInfo], script: str | None) -> lis
 async def resolve_deploy(
     workspace: Workspace, script: str | None, model_name: str
 ) -> types.Command:
-    """Deploy the script's model to the first ready cluster; else what must come first."""
+    """Deploy the script's model to the first ready cluster, or to a managed endpoint where
+    the workspace has them; else what must come first."""
     models = {m.name: m for m in (await workspace.list_models()).models}
     # The model this file registered: by a version from one of its runs, else by name.
     mine = [m.name for m in models.values() if any(v.script == script for v in m.versions)]
@@ -74,18 +75,21 @@ async def resolve_deploy(
     if model_name not in models:
         return types.Command(title="Deploy (register the model first)", command="")
     clusters = [c for c in (await workspace.list_clusters()).clusters if c.state == "Succeeded"]
+    version = models[model_name].latest_version
+    args: dict[str, str] = {"serviceName": service_name_for(model_name), "modelName": model_name}
+    if not clusters and workspace.deploys_without_cluster:  # a managed endpoint needs none
+        return types.Command(
+            title=f"Deploy {model_name} v{version} to a managed endpoint",
+            command=names.DEPLOY,
+            arguments=[args],
+        )
     if not clusters:
         return types.Command(
             title=f"Create cluster {DEFAULT_CLUSTER}",
             command=names.CREATE_CLUSTER,
             arguments=[{"name": DEFAULT_CLUSTER}],
         )
-    version = models[model_name].latest_version
-    args = {
-        "serviceName": service_name_for(model_name),
-        "modelName": model_name,
-        "clusterName": clusters[0].name,
-    }
+    args["clusterName"] = clusters[0].name
     return types.Command(
         title=f"Deploy {model_name} v{version} to {clusters[0].name}",
         command=names.DEPLOY,

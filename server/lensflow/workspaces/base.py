@@ -75,6 +75,11 @@ class Workspace(abc.ABC):
     """"local", "azureml", …: shown to users (status bar, errors)."""
 
     @property
+    def deploys_without_cluster(self) -> bool:
+        """True when a deployment may leave out clusterName (an Azure ML managed endpoint)."""
+        return False
+
+    @property
     @abc.abstractmethod
     def display_name(self) -> str: ...
 

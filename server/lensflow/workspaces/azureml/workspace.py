@@ -84,6 +84,10 @@ class AzureMLWorkspace(AzureServing, MlflowWorkspace):
     def display_name(self) -> str:
         return f"azureml ({self.config_path})"
 
+    @property
+    def deploys_without_cluster(self) -> bool:
+        return self.sdk.managed_endpoints
+
     def describe(self) -> WorkspaceInfo:
         """From config.json itself: a status bar must not wait for a sign-in."""
         try:
