@@ -23,7 +23,13 @@ class _Ns(types.SimpleNamespace):
 class Workspace:
     def __init__(self, auth: Any) -> None:
         self.auth = auth
-        self.compute_targets: dict[str, Any] = {}
+        self._computes: dict[str, Any] = {}
+
+    @property
+    def compute_targets(self) -> dict[str, Any]:
+        # A property, as in azureml-core: its read is recorded like a call with no arguments.
+        _rec("Workspace.compute_targets", self)
+        return self._computes
 
     @staticmethod
     def from_config(path: str, auth: Any) -> Workspace:
@@ -31,6 +37,7 @@ class Workspace:
         return Workspace(auth)
 
     def get_mlflow_tracking_uri(self) -> str:
+        _rec("Workspace.get_mlflow_tracking_uri", self)
         return "azureml://westeurope.api.azureml.ms/mlflow/v2.0/subscriptions/s"
 
 
@@ -58,13 +65,13 @@ class ComputeTarget:
     @staticmethod
     def create(ws: Any, name: str, config: dict[str, Any]) -> Any:
         _rec("ComputeTarget.create", ws, name, config)
-        ws.compute_targets[name] = _aks(name, config)
-        return ws.compute_targets[name]
+        ws._computes[name] = _aks(name, config)
+        return ws._computes[name]
 
     @staticmethod
     def list(ws: Any) -> list[Any]:
         _rec("ComputeTarget.list", ws)
-        return [*ws.compute_targets.values(), _Ns(name="cpu-cluster", type="AmlCompute")]
+        return [*ws._computes.values(), _Ns(name="cpu-cluster", type="AmlCompute")]
 
     def delete(self) -> None:
         _rec("ComputeTarget.delete", self)
@@ -138,6 +145,7 @@ def _auth_class(name: str) -> type:
         self.kwargs = kwargs
 
     def header(self: Any) -> dict[str, str]:
+        _rec(f"{name}.get_authentication_header", self)
         return {"Authorization": "Bearer abc"}
 
     return type(name, (), {"__init__": init, "get_authentication_header": header})
