@@ -17,6 +17,7 @@ from tests.azure_double.lro import LongRunningOperations, Outcome
 from tests.azure_double.server import (
     API_VERSIONS,
     PROVIDER,
+    Answer,
     ArmError,
     Exchange,
     JsonObject,
@@ -27,8 +28,6 @@ from tests.azure_double.spec_schemas_online import COMPUTES_API, KUBERNETES_PROP
 
 if TYPE_CHECKING:
     from tests.azure_double.server import AzureDouble
-
-Answer = tuple[int, dict[str, str], Any]
 
 
 @dataclass

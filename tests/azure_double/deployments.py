@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Any
 from tests.azure_double import scorer as scorers
 from tests.azure_double.lro import LongRunningOperations, Outcome
 from tests.azure_double.model_files import materialize
-from tests.azure_double.server import PROVIDER, ArmError, Exchange, JsonObject, _iso, _now
+from tests.azure_double.server import PROVIDER, Answer, ArmError, Exchange, JsonObject, _iso, _now
 
 if TYPE_CHECKING:
     from tests.azure_double.online import Endpoint
     from tests.azure_double.server import AzureDouble
 
-Answer = tuple[int, dict[str, str], Any]
 NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9-]{1,31}")
 # What the double keeps of a deployment's properties (all defined by the spec at both versions).
 _DEPLOYMENT_FIELDS = (

@@ -152,7 +152,7 @@ class LongRunningOperations:
     async def _serve(self, request: Request, exchange: Exchange, raw: bytes) -> Response:
         # ARM's own answers, though served through a mount: spec-checked like the rest.
         exchange.mount = None
-        self._authorize(exchange)
+        self.double.authorize(exchange)
         match = self._path.match(exchange.path)
         if match is None:
             raise ArmError(
@@ -193,16 +193,6 @@ class LongRunningOperations:
                 str(error.get("message", "The operation failed.")),
             )
         return _answer(exchange, status, headers, payload)
-
-    def _authorize(self, exchange: Exchange) -> None:
-        authorization = exchange.request_headers.get("authorization", "")
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or token not in self.double.accepted_tokens:
-            raise ArmError(
-                401,
-                "AuthenticationFailed" if not authorization else "InvalidAuthenticationToken",
-                "Authentication failed: a valid bearer token is required.",
-            )
 
 
 def _answer(exchange: Exchange, status: int, headers: dict[str, str], payload: Any) -> Response:

@@ -30,6 +30,7 @@ from tests.azure_double.lro import LongRunningOperations, Outcome
 from tests.azure_double.server import (
     API_VERSIONS,
     PROVIDER,
+    Answer,
     ArmError,
     Exchange,
     JsonObject,
@@ -40,8 +41,6 @@ from tests.azure_double.spec_schemas_online import ONLINE_APIS
 
 if TYPE_CHECKING:
     from tests.azure_double.server import AzureDouble
-
-Answer = tuple[int, dict[str, str], Any]
 
 
 @dataclass

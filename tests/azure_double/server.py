@@ -49,9 +49,11 @@ from starlette.routing import Route
 from tests.azure_double.tls import TlsFiles
 
 JsonObject = dict[str, Any]
+# What ARM answers: (status, headers, JSON body or None).
+Answer = tuple[int, dict[str, str], Any]
 # A resource type under the workspace (``models``, ``computes``…): (exchange, path segments
-# after the type, JSON body) -> (status, headers, JSON answer). Raise ArmError for errors.
-ResourceHandler = Callable[["Exchange", list[str], Any], tuple[int, dict[str, str], Any]]
+# after the type, JSON body) -> Answer. Raise ArmError for errors.
+ResourceHandler = Callable[["Exchange", list[str], Any], Answer]
 # A path prefix served outside ARM's JSON conventions (a proxied service): it answers itself.
 MountHandler = Callable[[Request, "Exchange", bytes], Awaitable[Response]]
 
@@ -212,6 +214,17 @@ class AzureDouble:
             f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
             f"/providers/{PROVIDER}/workspaces/{self.workspace_name}"
         )
+
+    def write_config(self, folder: Path, workspace_name: str | None = None) -> Path:
+        """The workspace's config.json, as the Azure portal hands it out, in ``folder``."""
+        path = folder / "config.json"
+        config = {
+            "subscription_id": self.subscription_id,
+            "resource_group": self.resource_group,
+            "workspace_name": workspace_name or self.workspace_name,
+        }
+        path.write_text(json.dumps(config))
+        return path
 
     def reset(self) -> None:
         """Forget every request, fault, model and blob: a fresh workspace."""
@@ -384,16 +397,7 @@ class AzureDouble:
                 )
             return 200, {}, self._cloud_metadata()
 
-        authorization = exchange.request_headers.get("authorization", "")
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or token not in self.accepted_tokens:
-            raise ArmError(
-                401,
-                "AuthenticationFailed" if not authorization else "InvalidAuthenticationToken",
-                "Authentication failed. The 'Authorization' header is missing."
-                if not authorization
-                else "The access token is invalid.",
-            )
+        self.authorize(exchange)
 
         match = self._WORKSPACE_PATH.match(exchange.path)
         if match is None:
@@ -451,6 +455,20 @@ class AzureDouble:
                 raise ArmError(405, "MethodNotAllowed", "The double only reads the workspace.")
             return 200, {}, self._workspace()
         return self.resources[kind](exchange, segments[1:], body)
+
+    def authorize(self, exchange: Exchange) -> None:
+        """ARM's bearer check, for every service of the double: a 401 (answered as ARM does,
+        with WWW-Authenticate) unless the token is one the double accepts."""
+        authorization = exchange.request_headers.get("authorization", "")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or token not in self.accepted_tokens:
+            raise ArmError(
+                401,
+                "AuthenticationFailed" if not authorization else "InvalidAuthenticationToken",
+                "Authentication failed. The 'Authorization' header is missing."
+                if not authorization
+                else "The access token is invalid.",
+            )
 
     def _cloud_metadata(self) -> list[JsonObject]:
         base = self.base_url + "/"

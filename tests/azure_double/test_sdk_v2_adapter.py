@@ -8,7 +8,6 @@ exercised here through the adapter, and `list_models` through the workspace.
 
 from __future__ import annotations
 
-import json
 import pickle
 import sys
 from collections.abc import AsyncIterator
@@ -30,25 +29,11 @@ pytestmark = pytest.mark.azure_http
 SCRIPT_TAG = "lensflow.script"
 
 
-def _config(double: AzureDouble, folder: Path, workspace_name: str | None = None) -> Path:
-    path = folder / "config.json"
-    path.write_text(
-        json.dumps(
-            {
-                "subscription_id": double.subscription_id,
-                "resource_group": double.resource_group,
-                "workspace_name": workspace_name or double.workspace_name,
-            }
-        )
-    )
-    return path
-
-
 @pytest.fixture
 def sdk(
     azure_double: AzureDouble, credential: StaticTokenCredential, tmp_path: Path
 ) -> AzureMLSdkV2:
-    return AzureMLSdkV2(_config(azure_double, tmp_path), credential=credential)
+    return AzureMLSdkV2(azure_double.write_config(tmp_path), credential=credential)
 
 
 @pytest.fixture
@@ -160,7 +145,7 @@ def test_list_and_get_give_back_what_was_registered(
 
 def test_a_rejected_token_is_not_signed_in(azure_double: AzureDouble, tmp_path: Path) -> None:
     sdk = AzureMLSdkV2(
-        _config(azure_double, tmp_path), credential=StaticTokenCredential("not-the-token")
+        azure_double.write_config(tmp_path), credential=StaticTokenCredential("not-the-token")
     )
     with pytest.raises(Exception) as raised:
         sdk.list_models()
@@ -172,7 +157,7 @@ def test_a_rejected_token_is_not_signed_in(azure_double: AzureDouble, tmp_path: 
 def test_a_missing_workspace_is_not_found(
     azure_double: AzureDouble, credential: StaticTokenCredential, tmp_path: Path
 ) -> None:
-    sdk = AzureMLSdkV2(_config(azure_double, tmp_path, "no-such-ws"), credential=credential)
+    sdk = AzureMLSdkV2(azure_double.write_config(tmp_path, "no-such-ws"), credential=credential)
     with pytest.raises(Exception) as raised:
         sdk.tracking()
     error = map_error(raised.value, "get the MLflow tracking URI")
@@ -229,7 +214,7 @@ async def test_the_workspace_lists_models_through_sdk_v2(
 async def test_the_workspace_maps_a_missing_workspace_to_not_found(
     azure_double: AzureDouble, credential: StaticTokenCredential, tmp_path: Path
 ) -> None:
-    config = _config(azure_double, tmp_path, "no-such-ws")
+    config = azure_double.write_config(tmp_path, "no-such-ws")
     ws = AzureMLWorkspace(config, sys.executable, sdk=AzureMLSdkV2(config, credential=credential))
     try:
         with pytest.raises(NotFound):

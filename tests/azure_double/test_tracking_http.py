@@ -305,16 +305,7 @@ def test_the_fake_azure_cli_signs_azure_identity_in(
     fake_az: FakeAzureCli,
     tmp_path: Path,
 ) -> None:
-    config = tmp_path / "config.json"
-    config.write_text(
-        json.dumps(
-            {
-                "subscription_id": azure_double.subscription_id,
-                "resource_group": azure_double.resource_group,
-                "workspace_name": azure_double.workspace_name,
-            }
-        )
-    )
+    config = azure_double.write_config(tmp_path)
     code = textwrap.dedent(
         """
         import json, sys, time
@@ -378,16 +369,7 @@ async def test_lensflow_tracks_a_run_and_reads_it_back_through_the_workspace(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("LENSFLOW_FAKE_AZ_TOKEN", "a-token-the-double-refuses")
     fake_az.forget_calls()
-    config = tmp_path / "config.json"
-    config.write_text(
-        json.dumps(
-            {
-                "subscription_id": azure_double.subscription_id,
-                "resource_group": azure_double.resource_group,
-                "workspace_name": azure_double.workspace_name,
-            }
-        )
-    )
+    config = azure_double.write_config(tmp_path)
     script = tmp_path / "train.py"
     script.write_text(
         textwrap.dedent(

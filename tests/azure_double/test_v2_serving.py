@@ -6,7 +6,6 @@ request (a managed deployment too big for any instance type, a custom model, a k
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,16 +27,7 @@ pytestmark = pytest.mark.azure_http
 async def workspace(
     azure_double: AzureDouble, credential: StaticTokenCredential, tmp_path: Path
 ) -> AsyncIterator[AzureMLWorkspace]:
-    config = tmp_path / "config.json"
-    config.write_text(
-        json.dumps(
-            {
-                "subscription_id": azure_double.subscription_id,
-                "resource_group": azure_double.resource_group,
-                "workspace_name": azure_double.workspace_name,
-            }
-        )
-    )
+    config = azure_double.write_config(tmp_path)
     ws = AzureMLWorkspace(config, sys.executable, sdk=AzureMLSdkV2(config, credential=credential))
     ws.service_poll_s = 0.5
     yield ws

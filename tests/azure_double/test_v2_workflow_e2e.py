@@ -11,7 +11,6 @@ Kubernetes compute -> invoke both with the seed's `X_test[0:2]` (real scoring se
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
@@ -51,15 +50,6 @@ def seed_rows() -> tuple[list[list[float]], list[float]]:
     return x_test[0:2].tolist(), model.predict(x_test[0:2]).tolist()
 
 
-def _write_config(project: Path, double: AzureDouble) -> None:
-    config = {
-        "subscription_id": double.subscription_id,
-        "resource_group": double.resource_group,
-        "workspace_name": double.workspace_name,
-    }
-    (project / "config.json").write_text(json.dumps(config))
-
-
 async def _lens_commands(client: LanguageClient, script: Path) -> list[types.Command]:
     uri = open_document(client, script)
     return [lens.command for lens in await resolved(client, uri) if lens.command]
@@ -79,7 +69,7 @@ async def test_the_seed_workflow_on_sdk_v2_over_stdio(
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(SAMPLE, project / "train.py")
-    _write_config(project, azure_double)
+    azure_double.write_config(project)
     rows, predictions = seed_rows()
     assert predictions == pytest.approx(SEED_PREDICTIONS, rel=1e-12)
     started = time.monotonic()

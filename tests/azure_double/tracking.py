@@ -228,19 +228,6 @@ class TrackingService:
 
     # ---- what both services check ----------------------------------------------------
 
-    def _authorize(self, exchange: Exchange) -> None:
-        authorization = exchange.request_headers.get("authorization", "")
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or token not in self.double.accepted_tokens:
-            # Raised to the double, which answers it as ARM does (401, WWW-Authenticate).
-            raise ArmError(
-                401,
-                "AuthenticationFailed" if not authorization else "InvalidAuthenticationToken",
-                "Authentication failed. The 'Authorization' header is missing."
-                if not authorization
-                else "The access token is invalid.",
-            )
-
     def _check_scope(self, match: re.Match[str]) -> None:
         double = self.double
         if (
@@ -278,7 +265,7 @@ class TrackingService:
                 "NoRegisteredProviderFound",
                 f"No MLflow endpoint is modelled for path '{exchange.path}'.",
             )
-        self._authorize(exchange)
+        self.double.authorize(exchange)
         self._check_scope(match)
         rest = match["rest"]
         if rest.endswith("/mlflow/experiments/create") and exchange.request_json is not None:
@@ -316,7 +303,7 @@ class TrackingService:
                 "NoRegisteredProviderFound",
                 f"No run-history endpoint is modelled for path '{exchange.path}'.",
             )
-        self._authorize(exchange)
+        self.double.authorize(exchange)
         self._check_scope(match)
         key = (match["experiment"], match["run"])
         operation = (match["operation"] or "").lower()
