@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import threading
 import time
@@ -247,3 +248,46 @@ async def test_training_child_gets_uri_and_token(
     await ws.track_run(TrackRequest(tmp_path / "train.py", "exp"), None, asyncio.Event())  # type: ignore[arg-type]
     assert seen["uri"] == "azureml://example/1"
     assert seen["MLFLOW_TRACKING_TOKEN"] == "token-1"
+
+
+async def test_a_cancel_landing_as_an_sdk_call_completes_is_not_lost(ws: AzureMLWorkspace):
+    # asyncio.wait_for on Python 3.11 returned the result instead: a watcher polling through
+    # such a call outlived its cancel, and the test's teardown (`close()`) waited for ever.
+    release = threading.Event()
+    task = asyncio.ensure_future(ws.calls("look up", lambda: release.wait(5)))
+    await asyncio.sleep(0.05)  # the call is running in the pool
+    release.set()
+    time.sleep(0.1)  # the loop held: the call has completed, its result not yet delivered
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_close_ends_watchers_even_one_that_ignores_a_cancel(ws: AzureMLWorkspace):
+    from lensflow.workspaces.azureml.calls import cancel_all
+
+    async def swallows_one_cancel() -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(3600)
+        await asyncio.sleep(3600)
+
+    ws._watch("twice", swallows_one_cancel())
+    await asyncio.sleep(0)  # the watcher is waiting
+    async with asyncio.timeout(5):
+        await ws.close()  # cancels again
+    assert not ws._watchers
+
+    stop = asyncio.Event()
+
+    async def ignores_cancels() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await stop.wait()
+
+    stubborn = asyncio.ensure_future(ignores_cancels())
+    await asyncio.sleep(0)
+    started = time.monotonic()
+    await cancel_all([stubborn], within_s=0.3)  # gives up, bounded
+    assert not stubborn.done() and time.monotonic() - started < 2
+    stop.set()
+    await stubborn

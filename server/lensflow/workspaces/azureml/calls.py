@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from lensflow_protocol.errors import LensflowError
 
@@ -27,6 +27,8 @@ COMMAND_BUDGET_S = 55.0
 TRACKING_MAX_AGE_S = 50 * 60.0
 """Azure's tracking token lives about an hour: children get one at most 50 minutes old."""
 POLL_FAILURES = 3
+CLOSE_WAIT_S = 5.0
+"""How long closing a workspace waits for its background watchers to end."""
 
 
 class SdkCalls:
@@ -46,7 +48,11 @@ class SdkCalls:
             timeout = max(0.0, min(timeout, until - time.monotonic()))
         future = asyncio.get_running_loop().run_in_executor(self._pool, fn)
         try:
-            return await asyncio.wait_for(future, timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that lands
+            # as the call completes (CPython gh-86296), and a watcher polling through here then
+            # outlived its cancel and held `close()` for ever.
+            async with asyncio.timeout(timeout):
+                return await future
         except TimeoutError:
             raise deadline_error(doing, timeout) from None
         except LensflowError:
@@ -57,6 +63,27 @@ class SdkCalls:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def cancel_all(tasks: Iterable[asyncio.Task[Any]], within_s: float = CLOSE_WAIT_S) -> None:
+    """Cancels `tasks` and waits for them to end, `within_s` at most: a close must not hang.
+
+    A task that caught its cancel (code awaiting `asyncio.wait_for` on Python 3.11 can lose one)
+    is cancelled again; one still running at the deadline is logged and left behind.
+    """
+    pending = set(tasks)
+    deadline = time.monotonic() + within_s
+    while pending:
+        for task in pending:
+            task.cancel()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            log.warning("%d background task(s) did not end when cancelled", len(pending))
+            return
+        done, pending = await asyncio.wait(pending, timeout=min(left, 0.5))
+        for task in done:  # their errors were logged where they matter: retrieve, drop
+            if not task.cancelled():
+                task.exception()
 
 
 async def poll(

@@ -33,7 +33,7 @@ from ..catalog import smallest_managed
 from ..endpoint import example_body, invoke
 from ..placement import is_managed, refuse_attach, require_cluster, require_resource_id
 from ..tracking.tags import SCRIPT_TAG
-from .calls import poll
+from .calls import cancel_all, poll
 from .cleanup import AzureCleanUp
 from .convert import (
     CLUSTER_SETTLED,
@@ -78,9 +78,7 @@ class AzureServing(AzureCleanUp):
         task.add_done_callback(self._watchers.discard)
 
     async def _close_serving(self) -> None:
-        for task in list(self._watchers):
-            task.cancel()
-        await asyncio.gather(*self._watchers, return_exceptions=True)
+        await cancel_all(self._watchers)  # bounded: a watcher that ignores a cancel cannot hang
 
     # --- clusters --------------------------------------------------------------------------
     async def _cluster(self, name: str, until: float | None = None) -> AksCluster:
