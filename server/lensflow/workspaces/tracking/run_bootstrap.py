@@ -201,19 +201,10 @@ def _run_script(
 
 
 def _use_tracking_token() -> None:
-    """An azureml:// store signs with the server's token: see azureml_token.py, beside this file
-    (loaded by path, as this file cannot import Lensflow)."""
-    if not os.environ.get("MLFLOW_TRACKING_URI", "").startswith("azureml://"):
-        return
-    import importlib.util
-
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "azureml_token.py")
-    spec = importlib.util.spec_from_file_location("lensflow_azureml_token", path)
-    if spec is None or spec.loader is None:
-        return
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.use_tracking_token()
+    """An azureml:// store signs with the server's token: azureml_token.py, beside this file."""
+    if os.environ.get("MLFLOW_TRACKING_URI", "").startswith("azureml://"):
+        here = os.path.dirname(os.path.abspath(__file__))
+        runpy.run_path(os.path.join(here, "azureml_token.py"))["use_tracking_token"]()
 
 
 def main() -> int:
