@@ -423,3 +423,66 @@ async def test_lensflow_tracks_a_run_and_reads_it_back_through_the_workspace(
         e.request_headers["authorization"] == f"Bearer {token}" for e in _proxied(azure_double)
     )
     assert fake_az.calls() == []
+
+
+async def test_a_tensorflow_model_registers_as_a_custom_model_on_sdk_v2(
+    azure_tracking: TrackingService,
+    azure_double: AzureDouble,
+    fake_az: FakeAzureCli,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """No MLflow model is made of a SavedModel folder: its files go up as they are, as a
+    custom_model tagged with its framework (deploying it then says what to do)."""
+    for name, value in child_env_overrides(azure_double, fake_az).items():
+        monkeypatch.setenv(name, value)
+    config = azure_double.write_config(tmp_path)
+    script = tmp_path / "train.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import os, mlflow
+
+            os.makedirs("model/variables", exist_ok=True)
+            open("model/saved_model.pb", "wb").write(b"lensflow saved model bytes")
+            open("model/variables/variables.index", "wb").write(b"index")
+            with mlflow.start_run():
+                mlflow.log_artifacts("model", "model")
+            """
+        )
+    )
+    from lensflow.workspaces.azureml.sdk_v2 import AzureMLSdkV2
+    from lensflow_protocol.tracking import RegisterModelArgs
+
+    sdk = AzureMLSdkV2(config, credential=StaticTokenCredential(azure_double_token(azure_double)))
+    workspace = AzureMLWorkspace(config, sys.executable, sdk=sdk)
+    try:
+        run = await workspace.track_run(
+            TrackRequest(script, _unique("lensflow-tf")), _Events(), asyncio.Event()
+        )
+        assert run.status == "FINISHED", run.output_tail
+        registered = await workspace.register_model(
+            RegisterModelArgs(
+                run_id=run.run_id,
+                model_name="tf-model",
+                model_path="model",
+                model_framework="TensorFlow",
+            )
+        )
+    finally:
+        await workspace.close()
+
+    assert (registered.model_name, registered.version) == ("tf-model", 1)
+    [put] = [
+        e for e in azure_double.requests("PUT", "/models/tf-model/versions/") if e.status < 300
+    ]
+    properties = put.request_json["properties"]
+    assert properties["modelType"] == "custom_model"
+    assert properties["tags"]["modelFramework"] == "TensorFlow"
+    assert properties["tags"]["modelPath"] == "model"
+    uploaded = {name.rsplit("/model/", 1)[-1] for name in azure_double.blob_names()}
+    assert {"saved_model.pb", "variables/variables.index"} <= uploaded
+
+
+def azure_double_token(double: AzureDouble) -> str:
+    return next(iter(double.accepted_tokens))

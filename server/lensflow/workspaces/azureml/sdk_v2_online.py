@@ -127,8 +127,9 @@ class OnlineServing:
         if model.type != AssetTypes.MLFLOW_MODEL:
             raise Unsupported(
                 f"{spec.model_name} version {spec.model_version} is a {model.type}: Azure ML "
-                "deploys only MLflow models without a scoring script. Register it again with "
-                "this version of Lensflow, which registers an MLflow model.",
+                "deploys only MLflow models without a scoring script. Lensflow makes one of the "
+                "scikit-learn and ONNX files it registers; log other models with "
+                "mlflow.<flavor>.log_model and register that folder (modelFramework MLflow).",
                 modelName=spec.model_name,
             )  # fmt: skip
         endpoint, deployment = self._entities(spec, str(model.id))

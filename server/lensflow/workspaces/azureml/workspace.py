@@ -48,8 +48,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # The artifact a v2 version was made from (its source is the MLflow folder made of it).
 MODEL_PATH_TAG = "modelPath"
-# What SDK v2 registers: MLflow models, and the files model_export.py wraps in one.
-V2_FRAMEWORKS: tuple[ModelFramework, ...] = ("ScikitLearn", "Onnx", "MLflow")
 
 
 class AzureMLWorkspace(AzureServing, MlflowWorkspace):
@@ -152,14 +150,9 @@ class AzureMLWorkspace(AzureServing, MlflowWorkspace):
                 f"({spoken(azure)}).",
                 modelPath=args.model_path,
             )
+        # SDK v2 registers any framework (a custom_model when no MLflow model is made of it);
+        # v1 registers the frameworks it deploys with no scoring script.
         v2 = self.sdk.managed_endpoints
-        if v2 and framework not in V2_FRAMEWORKS:
-            raise Unsupported(
-                f"Azure ML (SDK v2) deploys MLflow models without a scoring script, and "
-                f"Lensflow makes one of {spoken(V2_FRAMEWORKS, 'and')} models, not of "
-                f"{framework} models: log it with mlflow.{framework.lower()}.log_model and "
-                'register that folder with modelFramework "MLflow".', workspace=self.kind,
-            )  # fmt: skip
         if not v2 and framework not in AZURE_NAMES:
             raise Unsupported(
                 f"Azure ML (SDK v1) deploys {spoken(azure, 'and')} models without a "
@@ -173,7 +166,7 @@ class AzureMLWorkspace(AzureServing, MlflowWorkspace):
         tags = {**args.tags, **({SCRIPT_TAG: script} if script else {})}
         with tempfile.TemporaryDirectory(prefix="lensflow-model-") as scratch:
             path = args.model_path
-            if v2:  # SDK v2 serves MLflow models with no scoring script: register one
+            if v2:  # SDK v2 serves MLflow models with no scoring script: make one if it can
                 current = await self.tracking.get()
                 exported = await export_mlflow_model(
                     self.python, args.run_id, args.model_path, framework, Path(scratch),

@@ -1,4 +1,5 @@
-"""Wraps a run's model artifact in an MLflow model folder, in a child (`model_export.py`).
+"""Wraps a run's model artifact in an MLflow model folder where Lensflow can (a scikit-learn or
+ONNX file), in a child (`model_export.py`); other artifacts come back as they are.
 
 The child runs with the training interpreter and the store's environment: it has mlflow and
 the model's framework, which the language server never imports.
@@ -21,7 +22,7 @@ EXPORT_TIMEOUT_S = 120.0
 class ExportedModel:
     path: Path
     flavor: str
-    """mlflow (already an MLflow model), sklearn or onnx."""
+    """mlflow (already an MLflow model), sklearn or onnx; "" for files kept as they are."""
 
 
 async def export_mlflow_model(

@@ -8,8 +8,9 @@ when it is an MLflow model, so a model file (the seed's `model.pkl`) is wrapped 
 
 Environment: MLFLOW_TRACKING_URI (and the store's credentials). The artifact is downloaded
 from the run; an MLflow model folder is kept as it is, a ScikitLearn pickle or joblib file is
-saved with the `sklearn` flavor, an ONNX file with the `onnx` flavor, each with a signature
-from the model's inputs. The last stdout line is JSON: {"path", "flavor"} or {"error"}.
+saved with the `sklearn` flavor, an ONNX file with the `onnx` flavor (a signature from the
+model's inputs), and anything else is kept as it is (flavor ""). The last stdout line is JSON:
+{"path", "flavor"} or {"error"}.
 """
 
 from __future__ import annotations
@@ -69,9 +70,7 @@ def export(run_id: str, artifact_path: str, framework: str, out: str) -> dict[st
     if os.path.isdir(source) and os.path.isfile(os.path.join(source, "MLmodel")):
         shutil.move(source, target)
         flavor = "mlflow"
-    elif os.path.isdir(source):
-        return {"error": f"{artifact_path} is a folder but not an MLflow model (no MLmodel)."}
-    elif framework == "ScikitLearn":
+    elif framework == "ScikitLearn" and os.path.isfile(source):
         import joblib  # scikit-learn's own dependency; it reads plain pickles too
         import mlflow.sklearn
 
@@ -81,15 +80,16 @@ def export(run_id: str, artifact_path: str, framework: str, out: str) -> dict[st
             pip_requirements=_requirements("scikit-learn", "numpy", "cloudpickle"),
         )  # fmt: skip
         flavor = "sklearn"
-    elif framework == "Onnx":
+    elif framework == "Onnx" and os.path.isfile(source):
         import mlflow.onnx
         import onnx
 
         model = onnx.load(source)
         mlflow.onnx.save_model(model, target, pip_requirements=_requirements("onnx", "onnxruntime"))
         flavor = "onnx"
-    else:
-        return {"error": f"Lensflow cannot make an MLflow model of a {framework} file yet."}
+    else:  # no MLflow flavor made here (a TensorFlow SavedModel): the files as they are
+        shutil.move(source, target)
+        flavor = ""
     shutil.rmtree(scratch, ignore_errors=True)
     return {"path": target, "flavor": flavor}
 
