@@ -135,7 +135,8 @@ async def test_progress_cancel_stops_waiting_and_says_the_cloud_goes_on(
 ) -> None:
     client = azure
     pending = asyncio.ensure_future(execute(client, "lensflow.createCluster", {"name": "slow-aks"}))
-    while not client.progress_reports:
+    # The token is created first and its `begin` report follows: wait for the report.
+    while not any(client.progress_reports.values()):
         await asyncio.sleep(0.05)
     (token,) = list(client.progress_reports)
     assert client.progress_reports[token][0].title == "Creating cluster slow-aks"
