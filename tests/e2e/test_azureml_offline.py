@@ -86,11 +86,14 @@ with mlflow.start_run():
 """
 
 
-async def _azure_client(client: LanguageClient, project: Path) -> AsyncIterator[LanguageClient]:
+async def azure_client(
+    client: LanguageClient, project: Path, sdk: str = "v1"
+) -> AsyncIterator[LanguageClient]:
+    """A started server on the Azure workspace of config.json (`CONFIG`), with SDK `sdk`."""
     (project / "config.json").write_text(json.dumps(CONFIG))
     record(client)
     tell_code_actions_from_commands(client)
-    await start(client, project, workspace="config.json", azureSdk="v1")
+    await start(client, project, workspace="config.json", azureSdk=sdk)
     yield client
     await client.shutdown_session()
 
@@ -99,7 +102,7 @@ async def _azure_client(client: LanguageClient, project: Path) -> AsyncIterator[
     config=ClientServerConfig(server_command=SERVER_COMMAND, server_env=UNSIGNED_ENV)
 )
 async def unsigned(lsp_client: LanguageClient, project: Path) -> AsyncIterator[LanguageClient]:
-    async for client in _azure_client(lsp_client, project):
+    async for client in azure_client(lsp_client, project):
         yield client
 
 
@@ -107,7 +110,7 @@ async def unsigned(lsp_client: LanguageClient, project: Path) -> AsyncIterator[L
     config=ClientServerConfig(server_command=SERVER_COMMAND, server_env=NO_NETWORK_ENV)
 )
 async def offline_sp(lsp_client: LanguageClient, project: Path) -> AsyncIterator[LanguageClient]:
-    async for client in _azure_client(lsp_client, project):
+    async for client in azure_client(lsp_client, project):
         yield client
 
 

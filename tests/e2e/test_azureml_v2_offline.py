@@ -20,9 +20,16 @@ import pytest_lsp
 from lensflow_protocol.registry import COMMANDS
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from tests.conftest import SERVER_COMMAND, error_of, execute, record, start
+from tests.conftest import SERVER_COMMAND, error_of, execute
 from tests.e2e.offline_network import closed
-from tests.e2e.test_azureml_offline import ARGUMENTS, BARE_ENV, CONFIG, LOCAL_ANSWERS, SP_ENV
+from tests.e2e.test_azureml_offline import (
+    ARGUMENTS,
+    BARE_ENV,
+    CONFIG,
+    LOCAL_ANSWERS,
+    SP_ENV,
+    azure_client,
+)
 
 NO_NETWORK_ENV = closed(SP_ENV, sdk="v2")
 # No sign-in at all; the network closed too, so that no credential's probe (the managed
@@ -45,19 +52,11 @@ NO_CREDENTIALS = {
 HINTS = {"unreachable": "network", "notSignedIn": "az login", "unsupported": "resourceId"}
 
 
-async def _v2_client(client: LanguageClient, project: Path) -> AsyncIterator[LanguageClient]:
-    (project / "config.json").write_text(json.dumps(CONFIG))
-    record(client)
-    await start(client, project, workspace="config.json", azureSdk="v2")
-    yield client
-    await client.shutdown_session()
-
-
 @pytest_lsp.fixture(
     config=ClientServerConfig(server_command=SERVER_COMMAND, server_env=NO_NETWORK_ENV)
 )
 async def v2_offline(lsp_client: LanguageClient, project: Path) -> AsyncIterator[LanguageClient]:
-    async for client in _v2_client(lsp_client, project):
+    async for client in azure_client(lsp_client, project, "v2"):
         yield client
 
 
@@ -65,7 +64,7 @@ async def v2_offline(lsp_client: LanguageClient, project: Path) -> AsyncIterator
     config=ClientServerConfig(server_command=SERVER_COMMAND, server_env=NO_CREDENTIALS_ENV)
 )
 async def v2_unsigned(lsp_client: LanguageClient, project: Path) -> AsyncIterator[LanguageClient]:
-    async for client in _v2_client(lsp_client, project):
+    async for client in azure_client(lsp_client, project, "v2"):
         yield client
 
 

@@ -18,7 +18,7 @@ def is_managed(cluster_name: str | None) -> bool:
 
 def require_cluster(cluster_name: str | None, workspace: str) -> str:
     """The cluster a workspace without managed endpoints deploys to, or why there is none."""
-    if cluster_name is None or is_managed(cluster_name):
+    if cluster_name is None or is_managed(cluster_name):  # both: mypy narrows on the first
         raise Unsupported(
             f"The {workspace} workspace deploys to a cluster: name one in clusterName "
             "(lensflow.listClusters shows them; lensflow.createCluster makes one). Managed "

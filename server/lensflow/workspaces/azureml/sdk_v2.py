@@ -169,14 +169,10 @@ class AzureMLSdkV2(OnlineServing):
         from azure.ai.ml.constants import AssetTypes
         from azure.ai.ml.entities import Model
 
-        local = Path(model_path).expanduser()
-        if local.exists():
-            kind = AssetTypes.MLFLOW_MODEL if _is_mlflow_folder(local) else AssetTypes.CUSTOM_MODEL
-            path = str(local)
-        else:
-            # Not on this machine: the run's artifact in the workspace's own MLflow store.
-            # Whether it is an MLflow folder cannot be told from here: a custom model.
-            kind, path = AssetTypes.CUSTOM_MODEL, f"runs:/{run_id}/{model_path.lstrip('/')}"
+        # `model_path` is on this machine: the workspace downloaded (and wrapped) it first.
+        local = Path(model_path)
+        kind = AssetTypes.MLFLOW_MODEL if _is_mlflow_folder(local) else AssetTypes.CUSTOM_MODEL
+        path = str(local)
         all_tags = {**tags, FRAMEWORK_TAG: framework, RUN_ID_TAG: run_id}
         if framework_version:
             all_tags[FRAMEWORK_VERSION_TAG] = framework_version

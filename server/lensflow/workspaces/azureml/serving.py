@@ -163,16 +163,19 @@ class AzureServing(AzureCleanUp):
     async def deploy(
         self, args: DeployArgs, events: DeployEvents, cancel: asyncio.Event | None = None
     ) -> ServiceInfo:
-        managed = self.sdk.managed_endpoints and is_managed(args.cluster_name)
+        # The cluster to deploy to; None: a managed endpoint (SDK v2), on the smallest instance
+        # type that holds a replica. All of it is decided before any network call.
+        target: str | None
         if not self.sdk.managed_endpoints:
-            require_cluster(args.cluster_name, "Azure ML (SDK v1)")
+            target = require_cluster(args.cluster_name, "Azure ML (SDK v1)")
         elif not args.auth_enabled:
             raise Unsupported(
                 "Azure ML online endpoints always need a key: deploy with authEnabled true.",
                 authEnabled=False,
             )
-        # Managed: the smallest instance type that holds a replica (before any network call).
-        instance = smallest_managed(args.cpu_cores, args.memory_gb).name if managed else None
+        else:
+            target = None if is_managed(args.cluster_name) else args.cluster_name
+        instance = smallest_managed(args.cpu_cores, args.memory_gb).name if not target else None
         until = self.calls.budget()
         name = args.service_name
         model = await self.calls(
@@ -190,18 +193,16 @@ class AzureServing(AzureCleanUp):
                 f"{model.name} version {model.version} is {model.framework or 'of no framework'}; "
                 f"a no-code deployment needs {spoken(tuple(AZURE_NAMES))}.",
             )  # fmt: skip
-        cluster_name: str | None = None
-        if not managed:
-            cluster = await self._cluster(require_cluster(args.cluster_name, "Azure ML"), until)
+        if target is not None:
+            cluster = await self._cluster(target, until)
             if cluster.state != "Succeeded":
                 raise Conflict(
                     f"Cluster {cluster.name!r} is {cluster.state}, not ready for services."
                 )
-            cluster_name = cluster.name
         if await self.calls("look up services", lambda: self.sdk.get_service(name), until):
             raise Conflict(f"Service {name!r} already exists; clean it up first.", serviceName=name)
         spec = ServiceSpec(
-            name, model.name, model.version, cluster_name, args.cpu_cores, args.memory_gb,
+            name, model.name, model.version, target, args.cpu_cores, args.memory_gb,
             args.auth_enabled, args.replicas, model.tags.get(SCRIPT_TAG), instance,
         )  # fmt: skip
         started = await self.calls(f"deploy {name}", lambda: self.sdk.deploy(spec), until)

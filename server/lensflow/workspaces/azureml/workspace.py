@@ -164,17 +164,17 @@ class AzureMLWorkspace(AzureServing, MlflowWorkspace):
         # The run's script goes with the model, so the script's lenses can find its services.
         script = await self._script_of(args.run_id)
         tags = {**args.tags, **({SCRIPT_TAG: script} if script else {})}
-        with tempfile.TemporaryDirectory(prefix="lensflow-model-") as scratch:
-            path = args.model_path
-            if v2:  # SDK v2 serves MLflow models with no scoring script: make one if it can
+        if not v2:
+            model = await self._register(args, args.model_path, framework, version, tags)
+        else:  # SDK v2 serves MLflow models with no scoring script: make one if it can
+            with tempfile.TemporaryDirectory(prefix="lensflow-model-") as scratch:
                 current = await self.tracking.get()
                 exported = await export_mlflow_model(
                     self.python, args.run_id, args.model_path, framework, Path(scratch),
                     child_env(current.uri, current.token),
                 )  # fmt: skip
-                path = str(exported.path)
                 tags[MODEL_PATH_TAG] = args.model_path
-            model = await self._register(args, path, framework, version, tags)
+                model = await self._register(args, str(exported.path), framework, version, tags)
         return RegisterModelResult(
             model_name=model.name, version=model.version, model_framework=framework,
             source=model.source or f"runs:/{args.run_id}/{args.model_path}",
