@@ -21,6 +21,13 @@ def safe_artifact_path(path: str) -> str:
     return normal
 
 
+def mlflow_folder_for(path: str) -> str:
+    """Where registerModel logs the MLflow model made of a run's model file: beside it, named
+    after it (`model.pkl` → `model_mlflow`, `out/net` → `out/net_mlflow`)."""
+    folder, name = posixpath.split(path)
+    return posixpath.join(folder, f"{posixpath.splitext(name)[0] or name}_mlflow")
+
+
 def local_path(uri: str) -> str | None:
     """The file-system path of a local artifact URI (a path or file://), else None."""
     if uri.startswith("file://"):

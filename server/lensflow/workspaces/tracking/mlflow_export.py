@@ -1,5 +1,6 @@
 """Wraps a run's model artifact in an MLflow model folder where Lensflow can (a scikit-learn or
-ONNX file), in a child (`model_export.py`); other artifacts come back as they are.
+ONNX file, a TensorFlow SavedModel), in a child (`model_export.py`); other artifacts come back
+as they are. The folder is made under a scratch folder, and logged into the run if asked.
 
 The child runs with the training interpreter and the store's environment: it has mlflow and
 the model's framework, which the language server never imports.
@@ -21,16 +22,24 @@ EXPORT_TIMEOUT_S = 120.0
 @dataclass(frozen=True)
 class ExportedModel:
     path: Path
+    """The folder made, or the artifact path it was logged at in the run (`logged`)."""
     flavor: str
-    """mlflow (already an MLflow model), sklearn or onnx; "" for files kept as they are."""
+    """mlflow (already an MLflow model), sklearn, onnx or tensorflow; "" for files kept as
+    they are."""
+    logged: bool = False
 
 
 async def export_mlflow_model(
     python: str, run_id: str, artifact_path: str, framework: str, out: Path,
-    env: dict[str, str] | None,
+    env: dict[str, str] | None, log_as: str | None = None,
 ) -> ExportedModel:  # fmt: skip
-    """The MLflow model folder made under `out` from the run's artifact."""
-    request = {"runId": run_id, "artifactPath": artifact_path, "framework": framework}
+    """The MLflow model folder made under `out` from the run's artifact; with `log_as`, also
+    logged into the run at that artifact path."""
+    request: dict[str, str] = {
+        "runId": run_id, "artifactPath": artifact_path, "framework": framework,
+    }  # fmt: skip
+    if log_as is not None:
+        request["logAs"] = log_as
     try:
         proc = await asyncio.create_subprocess_exec(
             python, str(EXPORT_SCRIPT), json.dumps({**request, "out": str(out)}),
@@ -52,7 +61,8 @@ async def export_mlflow_model(
     except ValueError:
         answer = {}
     if isinstance(answer, dict) and isinstance(answer.get("path"), str):
-        return ExportedModel(Path(answer["path"]), str(answer.get("flavor", "")))
+        flavor, logged = str(answer.get("flavor", "")), answer.get("logged") is True
+        return ExportedModel(Path(answer["path"]), flavor, logged)
     message = answer.get("error") if isinstance(answer, dict) else None
     if not message:
         tail = stderr.decode(errors="replace").strip().splitlines()[-3:]

@@ -24,7 +24,8 @@ from lensflow_protocol.tracking import (
 
 from lensflow import frameworks
 
-from .artifact_paths import local_path, refuse_escapes, safe_artifact_path
+from .artifact_paths import local_path, mlflow_folder_for, refuse_escapes, safe_artifact_path
+from .store_calls import RegistrationPlan
 from .tags import FRAMEWORK_TAG, MODEL_PATH_TAG, SCRIPT_TAG
 
 log = logging.getLogger(__name__)
@@ -68,23 +69,36 @@ class ModelRegistry:
             )
         return ListModelsResult(models=models)
 
+    def plan_registration(self, args: RegisterModelArgs) -> RegistrationPlan:
+        """Checks a registration before anything is made: the run's artifact, its framework,
+        and where the MLflow model made of it goes (None: it is an MLflow model already)."""
+        path, _, framework = self._checked(args)
+        if framework == "MLflow":
+            return RegistrationPlan(framework=framework, path=path, mlflowPath=None, ready=True)
+        target = mlflow_folder_for(path)
+        return RegistrationPlan(
+            framework=framework, path=path, mlflowPath=target,
+            ready=self._is_mlflow_model(args.run_id, target),
+        )  # fmt: skip
+
     def register_model(self, args: RegisterModelArgs) -> RegisterModelResult:
+        """A version whose source is an MLflow model: the artifact itself, or the folder made
+        of it beside it (`plan_registration` says where; the workspace has it made first)."""
         from mlflow.exceptions import MlflowException
 
-        path = safe_artifact_path(args.model_path)
-        run = self._run(args.run_id)
+        path, run, framework = self._checked(args)
         root = run.info.artifact_uri.rstrip("/")
-        if (local_root := local_path(root)) is not None:
-            refuse_escapes(local_root, path)
-        inferred = self._check_and_infer(args.run_id, path)
-        framework = args.model_framework or inferred
-        if framework is None:
-            raise InvalidPath(
-                f"Cannot tell the framework of {path!r}; pass modelFramework "
-                f"({frameworks.spoken(FRAMEWORKS)}).",
-                path=path,
-            )
-        source = f"{root}/{path}"
+        source_path = path
+        if framework != "MLflow":
+            source_path = mlflow_folder_for(path)
+            if not self._is_mlflow_model(args.run_id, source_path):
+                raise StoreError(
+                    f"Run {args.run_id} has no MLflow model of {path!r} at {source_path!r}; "
+                    "it is made when the model is registered: register it again.",
+                    runId=args.run_id,
+                    path=path,
+                )
+        source = f"{root}/{source_path}"
         try:
             self.client.create_registered_model(args.model_name)
         except MlflowException as exc:
@@ -104,6 +118,27 @@ class ModelRegistry:
             model_framework=framework,
             source=source,
         )
+
+    def _checked(self, args: RegisterModelArgs) -> tuple[str, Any, ModelFramework]:
+        """The artifact path (normalised), the run, and the model's framework."""
+        path = safe_artifact_path(args.model_path)
+        run = self._run(args.run_id)
+        root = run.info.artifact_uri.rstrip("/")
+        if (local_root := local_path(root)) is not None:
+            refuse_escapes(local_root, path)
+        inferred = self._check_and_infer(args.run_id, path)
+        framework = args.model_framework or inferred
+        if framework is None:
+            raise InvalidPath(
+                f"Cannot tell the framework of {path!r}; pass modelFramework "
+                f"({frameworks.spoken(FRAMEWORKS)}).",
+                path=path,
+            )
+        return path, run, framework
+
+    def _is_mlflow_model(self, run_id: str, path: str) -> bool:
+        found = self.client.list_artifacts(run_id, path)
+        return any(posixpath.basename(i.path) == "MLmodel" for i in found)
 
     def model_artifact(self, name: str, version: int | None) -> dict[str, Any]:
         """Where a registered version's files are, locally: its source, or a download of it."""
@@ -131,8 +166,9 @@ class ModelRegistry:
                 f"tag ({FRAMEWORK_TAG}); register it again with lensflow.registerModel.",
                 modelName=name,
             )
-        source = str(mv.source)
-        self._check_source(mv, name, chosen)
+        # Deployed from the file the run logged; the version's source may be the MLflow model
+        # made beside it, which MLflow's own tools load.
+        source = self._check_source(mv, name, chosen)
         local = source.removeprefix("file://")
         if "://" in local or not Path(local).exists():
             from mlflow.artifacts import download_artifacts
@@ -153,9 +189,11 @@ class ModelRegistry:
             "script": script,
         }  # fmt: skip
 
-    def _check_source(self, mv: Any, name: str, version: int) -> None:
+    def _check_source(self, mv: Any, name: str, version: int) -> str:
         """A version deploys only from its own run's artifacts in this store, so a service
-        never loads a pickle from anywhere else (another folder, a link out of the run)."""
+        never loads a pickle from anywhere else (another folder, a link out of the run).
+        Its source is the run's model artifact (`modelPath`), or the MLflow model made of it;
+        the artifact's URI is returned."""
         path = (mv.tags or {}).get(MODEL_PATH_TAG)
         refused = InvalidPath(
             f"{name} version {version} points outside its run's artifacts ({mv.source}); "
@@ -167,10 +205,12 @@ class ModelRegistry:
         if not mv.run_id or not path:
             raise refused
         root = self._run(mv.run_id).info.artifact_uri.rstrip("/")
-        if str(mv.source) != f"{root}/{safe_artifact_path(path)}":
+        path = safe_artifact_path(path)
+        if str(mv.source) not in (f"{root}/{path}", f"{root}/{mlflow_folder_for(path)}"):
             raise refused
         if (local_root := local_path(root)) is not None:
             refuse_escapes(local_root, path)
+        return f"{root}/{path}"
 
     def _check_and_infer(self, run_id: str, path: str) -> ModelFramework | None:
         """Refuses a path the run does not have; returns the framework its shape suggests."""

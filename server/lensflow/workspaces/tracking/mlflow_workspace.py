@@ -11,8 +11,9 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
-from lensflow_protocol.errors import NotFound, RunnerFailed, StoreError
+from lensflow_protocol.errors import InvalidPath, NotFound, RunnerFailed, StoreError
 from lensflow_protocol.tracking import (
     ListExperimentsResult,
     ListModelsResult,
@@ -26,6 +27,7 @@ from lensflow_protocol.tracking import (
 
 from ..base import RunEvents, TrackRequest, Workspace
 from .events import StartedEvent
+from .mlflow_export import export_mlflow_model
 from .runner import RunOutcome, RunRequest, run_script
 from .server_check import check_server
 from .store_client import StoreClient
@@ -165,6 +167,27 @@ class MlflowWorkspace(Workspace):
 
     # --- registry and queries ------------------------------------------------------------
     async def register_model(self, args: RegisterModelArgs) -> RegisterModelResult:
+        """A version MLflow's own tools load: a model file is made into an MLflow model (by a
+        child in the training interpreter, which has the model's framework), logged beside it
+        in the run, and the version points there."""
+        plan = await self.store.plan_registration(args)
+        target = plan["mlflowPath"]
+        if target is not None and not plan["ready"]:
+            env = {**os.environ, **(self.store.child_env() or {})}
+            env["MLFLOW_TRACKING_URI"] = self.child_tracking_uri()
+            with tempfile.TemporaryDirectory(prefix="lensflow-model-") as scratch:
+                made = await export_mlflow_model(
+                    self.python, args.run_id, plan["path"], plan["framework"], Path(scratch),
+                    env, log_as=target,
+                )  # fmt: skip
+            if not made.logged:
+                raise InvalidPath(
+                    f"{plan['path']} is not a {plan['framework']} model Lensflow can make an "
+                    "MLflow model of; pass the right modelFramework, or log the model with "
+                    "mlflow.<flavor>.log_model and register that.",
+                    path=plan["path"],
+                    modelFramework=plan["framework"],
+                )
         return await self.store.register_model(args)
 
     async def list_experiments(self) -> ListExperimentsResult:

@@ -60,6 +60,17 @@ class ModelFiles(TypedDict):
     script: str | None
 
 
+class RegistrationPlan(TypedDict):
+    """What a registration will take (`MlflowStore.plan_registration`): the artifact path, its
+    framework, and the artifact path of the MLflow model to make of it (None: it is one);
+    `ready` when that was made before."""
+
+    framework: str
+    path: str
+    mlflowPath: str | None
+    ready: bool
+
+
 # --- argument encodings: positional JSON lists, in the order the store's method takes them ---
 def _nothing() -> list[object]:
     return []
@@ -86,15 +97,21 @@ def _artifact(name: str, version: int | None) -> list[object]:
 
 
 # --- worker side ---------------------------------------------------------------------------
-def _register_on(store: MlflowStore) -> Callable[[object], RegisterModelResult]:
-    """The store's register_model, taking the wire dict the client sent (validated again here)."""
+def _taking_register_args(
+    method: Callable[[MlflowStore], Callable[[RegisterModelArgs], R]],
+) -> Callable[[MlflowStore], Callable[[object], R]]:
+    """A store method on RegisterModelArgs, taking the wire dict the client sent (validated
+    again here)."""
 
-    def register(raw: object) -> RegisterModelResult:
-        from lensflow_protocol.tracking import RegisterModelArgs
+    def bind(store: MlflowStore) -> Callable[[object], R]:
+        def call(raw: object) -> R:
+            from lensflow_protocol.tracking import RegisterModelArgs
 
-        return store.register_model(RegisterModelArgs.model_validate(raw))
+            return method(store)(RegisterModelArgs.model_validate(raw))
 
-    return register
+        return call
+
+    return bind
 
 
 # --- result decodings: wire dicts validated back into their models -------------------------
@@ -128,6 +145,14 @@ def _registered(raw: Any) -> RegisterModelResult:
     return RegisterModelResult.model_validate(raw)
 
 
+def _plan(raw: Any) -> RegistrationPlan:
+    target = raw.get("mlflowPath")
+    return RegistrationPlan(
+        framework=str(raw["framework"]), path=str(raw["path"]),
+        mlflowPath=None if target is None else str(target), ready=bool(raw["ready"]),
+    )  # fmt: skip
+
+
 def _none(raw: Any) -> None:
     return None
 
@@ -155,7 +180,16 @@ LIST_EXPERIMENTS = StoreCall(
 LIST_RUNS = StoreCall("list_runs", _list_runs, lambda store: store.list_runs, _runs)
 GET_RUN = StoreCall("get_run", _run_id, lambda store: store.get_run, _run)
 LIST_MODELS = StoreCall("list_models", _nothing, lambda store: store.list_models, _models)
-REGISTER_MODEL = StoreCall("register_model", _register, _register_on, _registered)
+PLAN_REGISTRATION = StoreCall(
+    "plan_registration",
+    _register,
+    _taking_register_args(lambda store: store.plan_registration),
+    _plan,
+)
+REGISTER_MODEL = StoreCall(
+    "register_model", _register, _taking_register_args(lambda store: store.register_model),
+    _registered,
+)  # fmt: skip
 FINISH_RUN = StoreCall("finish_run", _finish, lambda store: store.finish_run, _none)
 RUN_DATA = StoreCall("run_data", _run_id, lambda store: store.run_data, _run_data)
 MODEL_ARTIFACT = StoreCall(
@@ -165,8 +199,8 @@ MODEL_ARTIFACT = StoreCall(
 PING = StoreCall("ping", _nothing, lambda store: lambda: "pong", _pong)
 
 CALLS: tuple[StoreCall[..., Any], ...] = (
-    LIST_EXPERIMENTS, LIST_RUNS, GET_RUN, LIST_MODELS, REGISTER_MODEL, FINISH_RUN, RUN_DATA,
-    MODEL_ARTIFACT, PING,
+    LIST_EXPERIMENTS, LIST_RUNS, GET_RUN, LIST_MODELS, PLAN_REGISTRATION, REGISTER_MODEL,
+    FINISH_RUN, RUN_DATA, MODEL_ARTIFACT, PING,
 )  # fmt: skip
 
 

@@ -118,6 +118,10 @@ class StoreClient:
     async def list_models(self) -> ListModelsResult:
         return await self._call(calls.LIST_MODELS)
 
+    async def plan_registration(self, args: RegisterModelArgs) -> calls.RegistrationPlan:
+        """Checks a registration; says which MLflow model to make of the artifact first."""
+        return await self._call(calls.PLAN_REGISTRATION, args)
+
     async def register_model(self, args: RegisterModelArgs) -> RegisterModelResult:
         return await self._call(calls.REGISTER_MODEL, args)
 
