@@ -27,6 +27,11 @@ def _open(request: urllib.request.Request | str) -> Any:
     return urllib.request.urlopen(request, timeout=TIMEOUT_S)
 
 
+def beside(scoring_uri: str, path: str) -> str:
+    """The URL of another route of Lensflow's scoring app: its routes sit beside /score."""
+    return scoring_uri.rsplit("/", 1)[0] + path
+
+
 def invoke(url: str, key: str | None, body: Any, service: str) -> InvokeEndpointResult:
     """POST `body` as JSON; a 4xx/5xx is a result (the service answered), silence is an error."""
     request = urllib.request.Request(

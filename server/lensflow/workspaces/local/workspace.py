@@ -32,7 +32,7 @@ from lensflow_protocol.errors import StoreError
 from lensflow_protocol.settings import WorkspaceInfo
 
 from ..base import DeployEvents
-from ..endpoint import example_body, invoke
+from ..endpoint import beside, example_body, invoke
 from ..tracking.mlflow_workspace import MlflowWorkspace
 from ..tracking.uris import is_server_uri
 from .sqlite_store import enable_wal, has_mlflow_tables
@@ -127,7 +127,7 @@ class LocalWorkspace(MlflowWorkspace):
         key = None
         if service.auth_enabled:
             key = (await asyncio.to_thread(self.deployments.keys, args.service_name)).primary_key
-        url = service.scoring_uri.rsplit("/", 1)[0] + args.path
+        url = beside(service.scoring_uri, args.path)
         body = args.input
         if body is None:
             body = await asyncio.to_thread(example_body, service.swagger_uri, args.path)
