@@ -25,6 +25,8 @@ class Facts:
     """The module whose `__version__` is the framework's version in a training interpreter."""
     azure: str | None = None
     """Its attribute of azureml's `Model.Framework`; None: Azure v1 cannot deploy it no-code."""
+    flavor: str | None = None
+    """The MLflow flavor registerModel saves such a model with."""
 
 
 # Order matters: folders are matched against markers in it (an MLflow model folder may hold
@@ -36,9 +38,16 @@ _TABLE = (
         suffixes=(".pkl", ".pickle", ".joblib"),
         module="sklearn",
         azure="SCIKITLEARN",
+        flavor="sklearn",
     ),
-    Facts("TensorFlow", marker="saved_model.pb", module="tensorflow", azure="TENSORFLOW"),
-    Facts("Onnx", suffixes=(".onnx",), module="onnx", azure="ONNX"),
+    Facts(
+        "TensorFlow",
+        marker="saved_model.pb",
+        module="tensorflow",
+        azure="TENSORFLOW",
+        flavor="tensorflow",
+    ),
+    Facts("Onnx", suffixes=(".onnx",), module="onnx", azure="ONNX", flavor="onnx"),
 )
 FACTS: dict[ModelFramework, Facts] = {facts.name: facts for facts in _TABLE}
 

@@ -425,33 +425,36 @@ async def test_lensflow_tracks_a_run_and_reads_it_back_through_the_workspace(
     assert fake_az.calls() == []
 
 
-async def test_a_tensorflow_model_registers_as_a_custom_model_on_sdk_v2(
+async def test_a_tensorflow_model_registers_as_an_mlflow_model_on_sdk_v2(
     azure_tracking: TrackingService,
     azure_double: AzureDouble,
     fake_az: FakeAzureCli,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    """No MLflow model is made of a SavedModel folder: its files go up as they are, as a
-    custom_model tagged with its framework (deploying it then says what to do)."""
+    """A SavedModel folder is made an MLflow model (the tensorflow flavor) before it goes up,
+    so Azure serves it with no scoring script; a folder TensorFlow cannot load is refused
+    with the reason, not uploaded."""
+    from tests.e2e.test_deploy_frameworks import SAVED_MODEL_SCRIPT
+
     for name, value in child_env_overrides(azure_double, fake_az).items():
         monkeypatch.setenv(name, value)
     config = azure_double.write_config(tmp_path)
     script = tmp_path / "train.py"
     script.write_text(
-        textwrap.dedent(
+        SAVED_MODEL_SCRIPT
+        + textwrap.dedent(
             """
-            import os, mlflow
-
-            os.makedirs("model/variables", exist_ok=True)
-            open("model/saved_model.pb", "wb").write(b"lensflow saved model bytes")
-            open("model/variables/variables.index", "wb").write(b"index")
-            with mlflow.start_run():
-                mlflow.log_artifacts("model", "model")
+            import os
+            os.makedirs("fake/variables", exist_ok=True)
+            open("fake/saved_model.pb", "wb").write(b"not a saved model")
+            run_id = mlflow.last_active_run().info.run_id
+            mlflow.MlflowClient().log_artifacts(run_id, "fake", "fake")
             """
         )
     )
     from lensflow.workspaces.azureml.sdk_v2 import AzureMLSdkV2
+    from lensflow_protocol.errors import InvalidPath
     from lensflow_protocol.tracking import RegisterModelArgs
 
     sdk = AzureMLSdkV2(config, credential=StaticTokenCredential(azure_double_token(azure_double)))
@@ -465,10 +468,19 @@ async def test_a_tensorflow_model_registers_as_a_custom_model_on_sdk_v2(
             RegisterModelArgs(
                 run_id=run.run_id,
                 model_name="tf-model",
-                model_path="model",
+                model_path="linear",
                 model_framework="TensorFlow",
             )
         )
+        with pytest.raises(InvalidPath, match="fake does not load as TensorFlow"):
+            await workspace.register_model(
+                RegisterModelArgs(
+                    run_id=run.run_id,
+                    model_name="tf-fake",
+                    model_path="fake",
+                    model_framework="TensorFlow",
+                )
+            )
     finally:
         await workspace.close()
 
@@ -477,11 +489,13 @@ async def test_a_tensorflow_model_registers_as_a_custom_model_on_sdk_v2(
         e for e in azure_double.requests("PUT", "/models/tf-model/versions/") if e.status < 300
     ]
     properties = put.request_json["properties"]
-    assert properties["modelType"] == "custom_model"
+    assert properties["modelType"] == "mlflow_model"
     assert properties["tags"]["modelFramework"] == "TensorFlow"
-    assert properties["tags"]["modelPath"] == "model"
+    assert properties["tags"]["modelPath"] == "linear"
     uploaded = {name.rsplit("/model/", 1)[-1] for name in azure_double.blob_names()}
-    assert {"saved_model.pb", "variables/variables.index"} <= uploaded
+    assert "MLmodel" in uploaded
+    assert any(name.startswith("tf2model/") for name in uploaded), uploaded
+    assert not azure_double.requests("PUT", "/models/tf-fake/")
 
 
 def azure_double_token(double: AzureDouble) -> str:

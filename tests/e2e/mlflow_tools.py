@@ -24,9 +24,12 @@ import json, sys
 import numpy as np
 import mlflow.pyfunc
 
-uri, rows = sys.argv[1], json.loads(sys.argv[2])
+uri, rows, dtype = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 model = mlflow.pyfunc.load_model(uri)
-out = np.asarray(model.predict(np.asarray(rows, dtype="float64")))
+out = model.predict(np.asarray(rows, dtype=dtype))
+if isinstance(out, dict):  # ONNX's pyfunc answers {output name: array}
+    out = next(iter(out.values()))
+out = np.asarray(out)
 print(json.dumps({"dtype": str(out.dtype), "values": out.reshape(-1).tolist(),
                   "flavors": sorted(model.metadata.flavors)}))
 """
@@ -41,10 +44,12 @@ def store_env(project: Path) -> dict[str, str]:
     return env
 
 
-def pyfunc_predict(project: Path, uri: str, rows: list[list[float]]) -> dict[str, Any]:
-    """`mlflow.pyfunc.load_model(uri).predict(rows)`: {"dtype", "values", "flavors"}."""
+def pyfunc_predict(
+    project: Path, uri: str, rows: list[list[float]], dtype: str = "float64"
+) -> dict[str, Any]:
+    """`mlflow.pyfunc.load_model(uri).predict(rows as dtype)`: {"dtype", "values", "flavors"}."""
     done = subprocess.run(
-        [sys.executable, "-c", PREDICT, uri, json.dumps(rows)],
+        [sys.executable, "-c", PREDICT, uri, json.dumps(rows), dtype],
         cwd=project, env=store_env(project), capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

@@ -9,6 +9,7 @@ import pytest
 from pytest_lsp import LanguageClient
 
 from tests.conftest import execute
+from tests.e2e.mlflow_tools import pyfunc_predict
 from tests.e2e.test_deploy import seed_split
 
 ONNX_SCRIPT = """\
@@ -83,6 +84,10 @@ async def test_onnx_and_saved_model(client: LanguageClient, project: Path) -> No
     assert registered["modelFramework"] == "Onnx"  # inferred from the file
     # float32 inside ONNX: close to sklearn's float64, and not passed off as it.
     assert answer["output"] == pytest.approx(expected, rel=1e-4)
+    # The version is an MLflow model (onnx flavor): MLflow's own loader answers the same.
+    loaded = pyfunc_predict(project, "models:/ridge-onnx/1", x_head, "float32")
+    assert "onnx" in loaded["flavors"]
+    assert loaded["values"] == answer["output"]
 
     rows = [[1.0] * 10, list(range(10))]
     registered, answer = await deploy_and_invoke(client, "linear_tf.py", "linear", rows)
@@ -90,6 +95,9 @@ async def test_onnx_and_saved_model(client: LanguageClient, project: Path) -> No
     truth = np.asarray(rows, dtype="float32") @ (np.arange(1, 11).reshape(10, 1) / 10) + 1.0
     got = np.asarray(answer["output"], dtype="float64").reshape(-1)
     assert got == pytest.approx(truth.reshape(-1), rel=1e-5)
+    loaded = pyfunc_predict(project, "models:/linear-tf/1", rows)
+    assert "tensorflow" in loaded["flavors"] and loaded["dtype"] == "float64"
+    assert loaded["values"] == got.tolist()
 
     deleted = await execute(client, "lensflow.cleanUp", {"all": True})
     assert len(deleted["deleted"]) == 3

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pytest_lsp import LanguageClient
 
-from tests.conftest import execute, notes
+from tests.conftest import error_of, execute, notes
 
 
 def expected_mse() -> float:
@@ -80,7 +80,8 @@ async def test_register_twice_gives_versions_1_and_2(client: LanguageClient) -> 
 
     assert (first["version"], second["version"]) == (1, 2)
     assert first["modelFramework"] == "ScikitLearn"  # inferred from model.pkl
-    assert first["source"].endswith(f"{run['runId']}/artifacts/model.pkl")
+    # The version is the MLflow model made beside the run's model.pkl (issue 14).
+    assert first["source"].endswith(f"{run['runId']}/artifacts/model_mlflow")
     models = await execute(client, "lensflow.listModels")
     (model,) = models["models"]
     assert model["name"] == "diabetes_model"
@@ -88,10 +89,14 @@ async def test_register_twice_gives_versions_1_and_2(client: LanguageClient) -> 
     assert [v["modelFramework"] for v in model["versions"]] == ["ScikitLearn", "ScikitLearn"]
     assert {v["runId"] for v in model["versions"]} == {run["runId"]}
 
-    onnx = await execute(
+    # A framework the file is not: refused with the reason, nothing registered.
+    wrong = await error_of(
         client, "lensflow.registerModel", {**args, "modelName": "m2", "modelFramework": "Onnx"}
     )
-    assert (onnx["version"], onnx["modelFramework"]) == (1, "Onnx")
+    assert "model.pkl does not load as Onnx" in wrong.message
+    assert [m["name"] for m in (await execute(client, "lensflow.listModels"))["models"]] == [
+        "diabetes_model"
+    ]
 
 
 async def test_queries(client: LanguageClient, project: Path) -> None:

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 from lensflow.workspaces.tracking import store_calls
-from lensflow.workspaces.tracking.store_calls import CALLS, ModelFiles, RunData, dispatch
+from lensflow.workspaces.tracking.store_calls import CALLS, dispatch
 from lensflow.workspaces.tracking.store_client import StoreClient
+from lensflow.workspaces.tracking.store_types import ModelFiles, RegistrationPlan, RunData
 from lensflow.workspaces.tracking.store_worker import handle
 from lensflow_protocol.errors import NotFound, error_from
 from lensflow_protocol.tracking import (
@@ -80,6 +81,11 @@ class FakeStore:
         self._seen("list_models")
         return MODELS
 
+    def plan_registration(self, args: RegisterModelArgs) -> dict[str, Any]:
+        self._seen("plan_registration", args)
+        return {"framework": "ScikitLearn", "path": "model.pkl", "mlflowPath": "model_mlflow",
+                "ready": False}  # fmt: skip
+
     def register_model(self, args: RegisterModelArgs) -> RegisterModelResult:
         self._seen("register_model", args)
         return REGISTERED
@@ -123,6 +129,9 @@ async def test_every_call_sends_its_legacy_line_and_decodes_typed(
     assert await client.list_runs("e", None, 5) == ListRunsResult(runs=[RUN])
     assert await client.get_run("r1") == DETAIL
     assert await client.list_models() == MODELS
+    assert await client.plan_registration(REGISTER_ARGS) == RegistrationPlan(
+        framework="ScikitLearn", path="model.pkl", mlflowPath="model_mlflow", ready=False
+    )
     assert await client.register_model(REGISTER_ARGS) == REGISTERED
     assert await client.finish_run("r1", "KILLED", "out") is None
     data = await client.run_data("r1")
@@ -138,6 +147,7 @@ async def test_every_call_sends_its_legacy_line_and_decodes_typed(
         ("list_runs", ["e", None, 5]),
         ("get_run", ["r1"]),
         ("list_models", []),
+        ("plan_registration", [REGISTER_ARGS.wire()]),
         ("register_model", [REGISTER_ARGS.wire()]),
         ("finish_run", ["r1", "KILLED", "out"]),
         ("run_data", ["r1"]),
@@ -146,6 +156,7 @@ async def test_every_call_sends_its_legacy_line_and_decodes_typed(
     ]
     # The worker hands the store a validated model, not the wire dict.
     assert ("register_model", (REGISTER_ARGS,)) in store.calls
+    assert ("plan_registration", (REGISTER_ARGS,)) in store.calls
     assert len(store.calls) == len(CALLS) - 1  # ping is answered by the worker itself
 
 

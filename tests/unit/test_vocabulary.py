@@ -75,4 +75,5 @@ def test_run_bootstraps_tag_literals_are_the_tags_modules() -> None:
         tags.SCRIPT_TAG,
         tags.SOURCE_NAME_TAG,
         tags.SOURCE_TYPE_TAG,
+        tags.EXPERIMENT_KIND_TAG,
     }

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lensflow_protocol.errors import NotFound, RunnerFailed, StoreError
+from lensflow_protocol.errors import InvalidPath, NotFound, RunnerFailed, StoreError
 
 EXPORT_SCRIPT = Path(__file__).with_name("model_export.py")
 EXPORT_TIMEOUT_S = 120.0
@@ -67,6 +67,11 @@ async def export_mlflow_model(
     if not message:
         tail = stderr.decode(errors="replace").strip().splitlines()[-3:]
         message = " / ".join(tail) or f"the export exited with {proc.returncode}"
+    if isinstance(answer, dict) and answer.get("notAModel") is True:
+        raise InvalidPath(
+            f"{message}. Pass the right modelFramework, or register the model's own file.",
+            **request,
+        )
     if "No such" in message or "not found" in message.lower():
         raise NotFound(f"Run {run_id} has no artifact {artifact_path!r}: {message}", **request)
     raise StoreError(f"Could not make an MLflow model of {artifact_path}: {message}", **request)

@@ -25,7 +25,7 @@ from lensflow_protocol.tracking import (
 from lensflow import frameworks
 
 from .artifact_paths import local_path, mlflow_folder_for, refuse_escapes, safe_artifact_path
-from .store_calls import RegistrationPlan
+from .store_types import RegistrationPlan
 from .tags import FRAMEWORK_TAG, MODEL_PATH_TAG, SCRIPT_TAG
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class ModelRegistry:
         target = mlflow_folder_for(path)
         return RegistrationPlan(
             framework=framework, path=path, mlflowPath=target,
-            ready=self._is_mlflow_model(args.run_id, target),
+            ready=self._is_mlflow_model(args.run_id, target, framework),
         )  # fmt: skip
 
     def register_model(self, args: RegisterModelArgs) -> RegisterModelResult:
@@ -91,7 +91,7 @@ class ModelRegistry:
         source_path = path
         if framework != "MLflow":
             source_path = mlflow_folder_for(path)
-            if not self._is_mlflow_model(args.run_id, source_path):
+            if not self._is_mlflow_model(args.run_id, source_path, framework):
                 raise StoreError(
                     f"Run {args.run_id} has no MLflow model of {path!r} at {source_path!r}; "
                     "it is made when the model is registered: register it again.",
@@ -136,9 +136,23 @@ class ModelRegistry:
             )
         return path, run, framework
 
-    def _is_mlflow_model(self, run_id: str, path: str) -> bool:
+    def _is_mlflow_model(self, run_id: str, path: str, framework: ModelFramework) -> bool:
+        """Whether the run has, at `path`, an MLflow model of `framework`'s flavor (made by an
+        earlier registration; one made as another framework is not this model)."""
         found = self.client.list_artifacts(run_id, path)
-        return any(posixpath.basename(i.path) == "MLmodel" for i in found)
+        if not any(posixpath.basename(i.path) == "MLmodel" for i in found):
+            return False
+        import yaml  # type: ignore[import-untyped]  # mlflow's own dependency
+        from mlflow.artifacts import download_artifacts
+
+        with tempfile.TemporaryDirectory() as scratch:
+            mlmodel = download_artifacts(
+                run_id=run_id, artifact_path=f"{path}/MLmodel", dst_path=scratch,
+                tracking_uri=self.tracking_uri,
+            )  # fmt: skip
+            with open(mlmodel, encoding="utf-8") as file:
+                flavors = (yaml.safe_load(file) or {}).get("flavors") or {}
+        return frameworks.FACTS[framework].flavor in flavors
 
     def model_artifact(self, name: str, version: int | None) -> dict[str, Any]:
         """Where a registered version's files are, locally: its source, or a download of it."""

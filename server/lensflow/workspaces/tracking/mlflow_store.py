@@ -129,6 +129,14 @@ class MlflowStore(ModelRegistry):
             log.warning("closed %d orphaned run(s) as FAILED: %s", len(closed), closed)
         return closed
 
+    def make_tables(self, artifact_root: str) -> None:
+        """A new SQLite store gets its tables here, with the Default experiment's artifacts
+        under `artifact_root` (MLflow's own default is ./mlruns of whatever folder is current)."""
+        if self.tracking_uri.startswith("sqlite:"):
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+            SqlAlchemyStore(self.tracking_uri, artifact_root)  # type: ignore[no-untyped-call]
+
     def sweep(self) -> None:
         """At the worker's start: close orphaned runs of a store this machine writes itself
         (not a tracking server's or Azure's: their runs are not this machine's to judge)."""

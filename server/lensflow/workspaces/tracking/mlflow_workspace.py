@@ -43,7 +43,7 @@ class MlflowWorkspace(Workspace):
         self.python = python
         self.artifact_root = artifact_root
         # Store calls go to a worker process: mlflow never loads into the editor's server.
-        self.store = StoreClient(tracking_uri)
+        self.store = StoreClient(tracking_uri, artifact_root)
 
     @property
     def display_name(self) -> str:

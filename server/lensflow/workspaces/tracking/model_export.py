@@ -102,6 +102,41 @@ def _save_tensorflow(source: str, target: str) -> None:
     )  # fmt: skip
 
 
+class NotAModel(Exception):
+    """The artifact does not load as the framework it was registered as."""
+
+
+def _save(framework: str, source: str, target: str) -> str:
+    """Saves the model at `source` as an MLflow model at `target`; its flavor, or "" when
+    Lensflow makes no MLflow model of this framework (nothing is saved)."""
+    import mlflow
+
+    if framework == "ScikitLearn" and os.path.isfile(source):
+        import joblib  # scikit-learn's own dependency; it reads plain pickles too
+        import mlflow.sklearn
+
+        model = joblib.load(source)
+        # skops (MLflow's default: loading it runs no pickle code) where the interpreter has it
+        fmt = "skops" if importlib.util.find_spec("skops") else "cloudpickle"
+        mlflow.sklearn.save_model(
+            model, target, signature=_sklearn_signature(model), serialization_format=fmt,
+            pip_requirements=_requirements("scikit-learn", "numpy", fmt),
+        )  # fmt: skip
+        return "sklearn"
+    if framework == "Onnx" and os.path.isfile(source):
+        import mlflow.onnx
+        import onnx
+
+        onnx_model = onnx.load(source)
+        requirements = _requirements("onnx", "onnxruntime")
+        mlflow.onnx.save_model(onnx_model, target, pip_requirements=requirements)
+        return "onnx"
+    if framework == "TensorFlow" and os.path.isdir(source):
+        _save_tensorflow(source, target)
+        return "tensorflow"
+    return ""
+
+
 def export(
     run_id: str, artifact_path: str, framework: str, out: str, log_as: str | None = None
 ) -> dict[str, Any]:
@@ -119,33 +154,14 @@ def export(
     )
     target = os.path.join(out, "model")
     if os.path.isdir(source) and os.path.isfile(os.path.join(source, "MLmodel")):
-        shutil.move(source, target)
         flavor = "mlflow"
-    elif framework == "ScikitLearn" and os.path.isfile(source):
-        import joblib  # scikit-learn's own dependency; it reads plain pickles too
-        import mlflow.sklearn
-
-        model = joblib.load(source)
-        # skops (MLflow's default: loading it runs no pickle code) where the interpreter has it
-        fmt = "skops" if importlib.util.find_spec("skops") else "cloudpickle"
-        mlflow.sklearn.save_model(
-            model, target, signature=_sklearn_signature(model), serialization_format=fmt,
-            pip_requirements=_requirements("scikit-learn", "numpy", fmt),
-        )  # fmt: skip
-        flavor = "sklearn"
-    elif framework == "Onnx" and os.path.isfile(source):
-        import mlflow.onnx
-        import onnx
-
-        model = onnx.load(source)
-        mlflow.onnx.save_model(model, target, pip_requirements=_requirements("onnx", "onnxruntime"))
-        flavor = "onnx"
-    elif framework == "TensorFlow" and os.path.isdir(source):
-        _save_tensorflow(source, target)
-        flavor = "tensorflow"
-    else:  # no MLflow flavor made here: the files as they are
+    else:
+        try:
+            flavor = _save(framework, source, target)
+        except Exception as exc:  # the file is not what the framework says: the user's to fix
+            raise NotAModel(f"{artifact_path} does not load as {framework}: {exc}") from exc
+    if not os.path.exists(target):  # kept as it is: an MLflow model, or no flavor for it
         shutil.move(source, target)
-        flavor = ""
     shutil.rmtree(scratch, ignore_errors=True)
     logged = log_as is not None and flavor not in ("", "mlflow")
     if logged:
@@ -162,6 +178,8 @@ def main() -> int:
             str(request["runId"]), str(request["artifactPath"]), str(request["framework"]),
             str(request["out"]), None if log_as is None else str(log_as),
         )  # fmt: skip
+    except NotAModel as exc:
+        result = {"error": str(exc), "notAModel": True}
     except Exception as exc:  # the server shows the message; the trace goes to stderr
         import traceback
 

@@ -86,12 +86,10 @@ def _die_with_parent() -> None:
     """Linux: SIGTERM us when the server dies (even by -9), so the run ends KILLED, not orphaned."""
     if not sys.platform.startswith("linux"):
         return
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def _process_tag() -> dict[str, str]:
@@ -110,11 +108,9 @@ def _process_tag() -> dict[str, str]:
 
 
 def _emit(control: TextIO, event: str, **fields: Any) -> None:
-    try:
+    with contextlib.suppress(OSError):  # the server is gone: the store still has the whole run
         control.write(json.dumps({"event": event, **fields}) + "\n")
         control.flush()
-    except OSError:  # the server is gone: the store still has the whole run
-        pass
 
 
 def _list_artifacts(client: Any, run_id: str, path: str | None = None) -> list[str]:
@@ -127,16 +123,23 @@ def _list_artifacts(client: Any, run_id: str, path: str | None = None) -> list[s
     return found
 
 
+# Without it MLflow 3's UI takes an experiment for GenAI and opens it on traces, not runs.
+_KIND = ("mlflow.experimentKind", "custom_model_development")
+
+
 def _experiment_id(client: Any, name: str, artifact_root: str | None) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         if experiment.lifecycle_stage == "deleted":
             client.restore_experiment(experiment.experiment_id)
+        if _KIND[0] not in (experiment.tags or {}):
+            try:  # an experiment made before Lensflow set the kind, or by the script itself
+                client.set_experiment_tag(experiment.experiment_id, *_KIND)
+            except Exception as exc:  # a store that refuses tags still runs the script
+                print(f"lensflow: experiment kind not set: {exc}", file=sys.stderr)
         return str(experiment.experiment_id)
-    location = None
-    if artifact_root:
-        location = os.path.join(artifact_root, name.replace(os.sep, "_"))
-    return str(client.create_experiment(name, artifact_location=location))
+    location = os.path.join(artifact_root, name.replace(os.sep, "_")) if artifact_root else None
+    return str(client.create_experiment(name, artifact_location=location, tags=dict([_KIND])))
 
 
 def _pin_experiment(mlflow: Any, name: str, pinned_id: str) -> None:

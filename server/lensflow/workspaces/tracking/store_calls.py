@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, ParamSpec, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from .store_types import ModelFiles, RegistrationPlan, RunData
 
 if TYPE_CHECKING:
     from lensflow_protocol.tracking import (
@@ -40,35 +42,6 @@ class StoreCall(Generic[P, R]):
     # The store's method that serves it; a WireModel result travels as its `.wire()`.
     method: Callable[[MlflowStore], Callable[..., object]]
     decode: Callable[[Any], R]
-
-
-class RunData(NamedTuple):
-    """What a finished run logged: the server's own read-back when the script could not say."""
-
-    params: dict[str, str]
-    metrics: dict[str, float]
-    artifacts: list[str]
-
-
-class ModelFiles(TypedDict):
-    """Where a registered version's files are on this machine (`MlflowStore.model_artifact`)."""
-
-    name: str
-    version: int
-    framework: str
-    path: str
-    script: str | None
-
-
-class RegistrationPlan(TypedDict):
-    """What a registration will take (`MlflowStore.plan_registration`): the artifact path, its
-    framework, and the artifact path of the MLflow model to make of it (None: it is one);
-    `ready` when that was made before."""
-
-    framework: str
-    path: str
-    mlflowPath: str | None
-    ready: bool
 
 
 # --- argument encodings: positional JSON lists, in the order the store's method takes them ---

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from lensflow_protocol.errors import LensflowError, StoreError, error_from
 
 from . import store_calls as calls
+from .store_types import ModelFiles, RegistrationPlan, RunData
 from .uris import is_server_uri, redacted
 
 if TYPE_CHECKING:
@@ -47,8 +48,10 @@ SERVER_HTTP_ENV = {
 
 
 class StoreClient:
-    def __init__(self, tracking_uri: str) -> None:
+    def __init__(self, tracking_uri: str, artifact_root: str | None = None) -> None:
         self.tracking_uri = tracking_uri
+        # A store this machine writes: its Default experiment keeps artifacts there.
+        self.artifact_root = artifact_root
         self._proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
@@ -69,6 +72,7 @@ class StoreClient:
                     "-m",
                     "lensflow.workspaces.tracking.store_worker",
                     self.tracking_uri,
+                    *([self.artifact_root] if self.artifact_root else []),
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                     limit=_LINE_LIMIT,
@@ -118,7 +122,7 @@ class StoreClient:
     async def list_models(self) -> ListModelsResult:
         return await self._call(calls.LIST_MODELS)
 
-    async def plan_registration(self, args: RegisterModelArgs) -> calls.RegistrationPlan:
+    async def plan_registration(self, args: RegisterModelArgs) -> RegistrationPlan:
         """Checks a registration; says which MLflow model to make of the artifact first."""
         return await self._call(calls.PLAN_REGISTRATION, args)
 
@@ -129,10 +133,10 @@ class StoreClient:
         """Close a run its script could not (killed, crashed), keeping `log_text` with it."""
         await self._call(calls.FINISH_RUN, run_id, status, log_text)
 
-    async def run_data(self, run_id: str) -> calls.RunData:
+    async def run_data(self, run_id: str) -> RunData:
         return await self._call(calls.RUN_DATA, run_id)
 
-    async def model_artifact(self, name: str, version: int | None) -> calls.ModelFiles:
+    async def model_artifact(self, name: str, version: int | None) -> ModelFiles:
         """A registered version's files on this machine (None: its latest version)."""
         return await self._call(calls.MODEL_ARTIFACT, name, version)
 

@@ -80,6 +80,8 @@ def main(argv: list[str]) -> int:
     os.dup2(2, 1)
     use_tracking_token(argv[0])  # an azureml:// store signs with the server's token
     store = MlflowStore(argv[0])
+    if len(argv) > 1:
+        store.make_tables(argv[1])
     store.sweep()  # runs whose process vanished are closed before anyone reads them
     methods = dispatch(store)
     for line in sys.stdin:

@@ -18,7 +18,9 @@ MODEL_PATH_TAG = "lensflow.modelPath"
 PROCESS_TAG = "lensflow.process"
 END_REASON_TAG = "lensflow.endReason"
 
-# MLflow's own tags. The bootstrap sets the source ones, as `mlflow run` would.
+# MLflow's own tags. The bootstrap sets the source ones, as `mlflow run` would, and the kind
+# on experiments it makes (MLflow 3's UI opens an experiment without it on GenAI traces).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 SOURCE_NAME_TAG = "mlflow.source.name"
 SOURCE_TYPE_TAG = "mlflow.source.type"
 # MLflow's record of log_model calls: internal JSON, not worth showing in a run's tags.
