@@ -93,9 +93,12 @@ def port_answers(port: int) -> bool:
 
 
 # --- the browser ----------------------------------------------------------------------------
-async def rendered_text(url: str, wait_for: re.Pattern[str], profile: Path) -> str:
-    """The page's visible text once `wait_for` shows, as headless Chromium renders it; any
-    request off 127.0.0.1 is refused, so the page renders offline or not at all."""
+async def rendered_text(
+    url: str, wait_for: re.Pattern[str], profile: Path, then_click: re.Pattern[str] | None = None
+) -> str:
+    """The page's visible text once `wait_for` shows (and, if given, after clicking the first
+    `then_click` text), as headless Chromium renders it; any request off 127.0.0.1 is refused,
+    so the page renders offline or not at all."""
     from playwright.async_api import async_playwright
 
     assert CHROMIUM.exists(), "no /usr/bin/chromium: run `bash scripts/install-browser.sh`"
@@ -116,6 +119,9 @@ async def rendered_text(url: str, wait_for: re.Pattern[str], profile: Path) -> s
             page = await browser.new_page()
             await page.goto(url)
             await page.get_by_text(wait_for).first.wait_for(timeout=RENDER_MS)
+            if then_click is not None:
+                await page.get_by_text(then_click).first.click(timeout=RENDER_MS)
+                await page.wait_for_timeout(500)  # the section unfolds
             return await page.inner_text("body")
         finally:
             await browser.close()
@@ -157,11 +163,32 @@ async def test_run_page_in_chromium_reused_then_stopped(
     listed = json.loads(reply.split(b"\r\n\r\n", 1)[1])
     assert {"model.pkl", "outputs"} <= {f["path"] for f in listed["files"]}
 
-    # No arguments: the latest run's experiment, on the same server.
+    # No arguments: the latest run's experiment, on the same server, in MLflow's own shared
+    # view whose columns are the runs' params and metrics (its default shows neither).
     again = await execute(client, "lensflow.openTrackingUi", {})
     assert again["reused"] is True and again["serverUrl"] == server_url
-    assert again["url"] == f"{server_url}/#/experiments/{run['experimentId']}/runs"
+    runs_page = f"{server_url}/#/experiments/{run['experimentId']}/runs"
+    assert again["url"] == f"{runs_page}?viewStateShareKey=lensflow"
     assert owners(listeners(port)) == {pid}
+    text = await rendered_text(again["url"], re.compile(r"3424\.8"), tmp_path / "runs")
+    assert "Training runs" in text  # the experiment's kind: runs, not GenAI traces
+    header, _, rows = text.partition("Pin run")
+    assert {"Parameters", "Metrics", "alpha", "mse"} <= set(header.split())
+    assert "0.03" in rows.split() and str(run["metrics"]["mse"]) in rows.split()
+    # Without the view, the experiment still opens on its runs (mlflow.experimentKind).
+    plain = await rendered_text(runs_page, re.compile("Training runs"), tmp_path / "plain")
+    assert "Traces" not in plain.partition("Training runs")[2].split("\n")[:3]
+
+    # The registered version's page shows its signature: one float64 tensor of 10 columns.
+    await execute(
+        client, "lensflow.registerModel",
+        {"runId": run["runId"], "modelName": "diabetes_model", "modelPath": "model.pkl"},
+    )  # fmt: skip
+    version_page = f"{server_url}/#/models/diabetes_model/versions/1"
+    text = await rendered_text(
+        version_page, re.compile(r"Inputs \(1\)"), tmp_path / "model", re.compile("Inputs")
+    )
+    assert re.search(r"float64.*\[-1,\s*10\]", text.replace("\n", " ")), text[-600:]
 
     # A `trackingUri` that names an MLflow server already is that server's UI: nothing starts.
     client.workspace_did_change_configuration(

@@ -90,6 +90,10 @@ class FakeStore:
         self._seen("register_model", args)
         return REGISTERED
 
+    def share_runs_view(self, experiment_id: str) -> str | None:
+        self._seen("share_runs_view", experiment_id)
+        return "lensflow"
+
     def finish_run(self, run_id: str, status: str, log_text: str) -> None:
         self._seen("finish_run", run_id, status, log_text)
 
@@ -139,6 +143,7 @@ async def test_every_call_sends_its_legacy_line_and_decodes_typed(
     assert isinstance(data, RunData)
     files = await client.model_artifact("m", None)
     assert files == ModelFiles(name="m", version=3, framework="Onnx", path="/m", script=None)
+    assert await client.share_runs_view("1") == "lensflow"
     assert await client.ping() == "pong"
 
     sent = [(line["method"], line["args"]) for line in map(json.loads, lines)]
@@ -152,6 +157,7 @@ async def test_every_call_sends_its_legacy_line_and_decodes_typed(
         ("finish_run", ["r1", "KILLED", "out"]),
         ("run_data", ["r1"]),
         ("model_artifact", ["m", None]),
+        ("share_runs_view", ["1"]),
         ("ping", []),
     ]
     # The worker hands the store a validated model, not the wire dict.

@@ -26,12 +26,16 @@ log = logging.getLogger(__name__)
 STUDIO = "https://ml.azure.com"
 
 
-def page_url(server_url: str, experiment_id: str | None, run_id: str | None) -> str:
-    """MLflow 3's routes: an experiment's training runs, one run, or the experiments list."""
+def page_url(
+    server_url: str, experiment_id: str | None, run_id: str | None, view: str | None = None
+) -> str:
+    """MLflow 3's routes: an experiment's training runs (in a shared `view`, if given), one
+    run, or the experiments list."""
     if experiment_id is None:
         return f"{server_url}/#/experiments"
     if run_id is None:
-        return f"{server_url}/#/experiments/{experiment_id}/runs"
+        shown = f"?viewStateShareKey={view}" if view else ""
+        return f"{server_url}/#/experiments/{experiment_id}/runs{shown}"
     return f"{server_url}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
@@ -85,9 +89,12 @@ class TrackingUi:
             )
         # The page first: a wrong run id is answered before any server starts.
         experiment_id, run_id = await page_of(workspace, args)
+        view = None
+        if experiment_id is not None and run_id is None:
+            view = await workspace.store.share_runs_view(experiment_id)
         server_url, reused = await self._server_for(workspace)
         return OpenTrackingUiResult(
-            url=page_url(server_url, experiment_id, run_id),
+            url=page_url(server_url, experiment_id, run_id, view),
             server_url=server_url,
             experiment_id=experiment_id,
             run_id=run_id,

@@ -8,6 +8,7 @@ experiments are here; the registry's half is `mlflow_registry.ModelRegistry`.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import tempfile
 from pathlib import Path
@@ -24,9 +25,17 @@ from lensflow_protocol.tracking import (
 
 from .mlflow_registry import ModelRegistry
 from .orphans import ORPHANED, process_gone
-from .tags import END_REASON_TAG, LOG_MODEL_TAG_PREFIX, PROCESS_TAG, SCRIPT_TAG
+from .tags import (
+    END_REASON_TAG,
+    LOG_MODEL_TAG_PREFIX,
+    PROCESS_TAG,
+    SCRIPT_TAG,
+    SHARED_VIEW_KEY,
+    SHARED_VIEW_TAG_PREFIX,
+)
 
 log = logging.getLogger(__name__)
+_VIEW_RUNS = 200  # the runs whose params and metrics become the view's columns
 
 
 class MlflowStore(ModelRegistry):
@@ -128,6 +137,27 @@ class MlflowStore(ModelRegistry):
         if closed:
             log.warning("closed %d orphaned run(s) as FAILED: %s", len(closed), closed)
         return closed
+
+    def share_runs_view(self, experiment_id: str) -> str | None:
+        """Saves, as MLflow's own shared view of the experiment's runs table, one whose columns
+        are its runs' params and metrics (MLflow's default view shows neither); its share key,
+        or None when the store refuses the tag."""
+        keys: dict[str, set[str]] = {"params": set(), "metrics": set()}
+        for run in self.client.search_runs([experiment_id], max_results=_VIEW_RUNS):
+            keys["params"].update(run.data.params)
+            keys["metrics"].update(run.data.metrics)
+        columns = [f"attributes.`{name}`" for name in ("Source", "Models")] + [
+            f"{kind}.`{key}`" for kind in ("params", "metrics") for key in sorted(keys[kind])
+        ]
+        value = json.dumps({"selectedColumns": columns})
+        tag = f"{SHARED_VIEW_TAG_PREFIX}{SHARED_VIEW_KEY}"
+        try:
+            if self.client.get_experiment(experiment_id).tags.get(tag) != value:
+                self.client.set_experiment_tag(experiment_id, tag, value)
+        except Exception:  # a read-only store: the page opens with MLflow's default columns
+            log.warning("no shared runs view for experiment %s", experiment_id, exc_info=True)
+            return None
+        return SHARED_VIEW_KEY
 
     def make_tables(self, artifact_root: str) -> None:
         """A new SQLite store gets its tables here, with the Default experiment's artifacts

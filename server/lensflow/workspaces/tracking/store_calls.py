@@ -143,6 +143,10 @@ def _model_files(raw: Any) -> ModelFiles:
     )  # fmt: skip
 
 
+def _optional_str(raw: Any) -> str | None:
+    return None if raw is None else str(raw)
+
+
 def _pong(raw: Any) -> str:
     return str(raw)
 
@@ -168,12 +172,15 @@ RUN_DATA = StoreCall("run_data", _run_id, lambda store: store.run_data, _run_dat
 MODEL_ARTIFACT = StoreCall(
     "model_artifact", _artifact, lambda store: store.model_artifact, _model_files
 )
+SHARE_RUNS_VIEW = StoreCall(
+    "share_runs_view", _run_id, lambda store: store.share_runs_view, _optional_str
+)
 # Answered by the worker itself: it is alive and reading.
 PING = StoreCall("ping", _nothing, lambda store: lambda: "pong", _pong)
 
 CALLS: tuple[StoreCall[..., Any], ...] = (
     LIST_EXPERIMENTS, LIST_RUNS, GET_RUN, LIST_MODELS, PLAN_REGISTRATION, REGISTER_MODEL,
-    FINISH_RUN, RUN_DATA, MODEL_ARTIFACT, PING,
+    FINISH_RUN, RUN_DATA, MODEL_ARTIFACT, SHARE_RUNS_VIEW, PING,
 )  # fmt: skip
 
 

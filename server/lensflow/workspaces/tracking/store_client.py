@@ -140,6 +140,11 @@ class StoreClient:
         """A registered version's files on this machine (None: its latest version)."""
         return await self._call(calls.MODEL_ARTIFACT, name, version)
 
+    async def share_runs_view(self, experiment_id: str) -> str | None:
+        """The share key of an MLflow UI view of the experiment's runs with their params and
+        metrics as columns (None: the store would not keep it)."""
+        return await self._call(calls.SHARE_RUNS_VIEW, experiment_id)
+
     async def ping(self) -> str:
         return await self._call(calls.PING)
 

@@ -23,5 +23,9 @@ END_REASON_TAG = "lensflow.endReason"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 SOURCE_NAME_TAG = "mlflow.source.name"
 SOURCE_TYPE_TAG = "mlflow.source.type"
+# MLflow UI's shared views of an experiment's runs table (`?viewStateShareKey=<key>`): the
+# one Lensflow saves shows the runs' params and metrics.
+SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."
+SHARED_VIEW_KEY = "lensflow"
 # MLflow's record of log_model calls: internal JSON, not worth showing in a run's tags.
 LOG_MODEL_TAG_PREFIX = "mlflow.log-model"
