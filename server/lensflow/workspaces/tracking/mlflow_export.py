@@ -48,13 +48,18 @@ async def export_mlflow_model(
     except OSError as exc:
         raise RunnerFailed(f"Cannot start the training interpreter {python}: {exc}") from None
     try:
-        stdout, stderr = await asyncio.wait_for(proc.communicate(), EXPORT_TIMEOUT_S)
+        async with asyncio.timeout(EXPORT_TIMEOUT_S):
+            stdout, stderr = await proc.communicate()
     except TimeoutError:
         proc.kill()
         await proc.wait()
         raise StoreError(
             f"Making an MLflow model of {artifact_path} took more than {EXPORT_TIMEOUT_S:g} s."
         ) from None
+    except asyncio.CancelledError:  # the command was cancelled: the child goes too
+        proc.kill()
+        await asyncio.shield(proc.wait())
+        raise
     lines = stdout.decode(errors="replace").strip().splitlines()
     try:
         answer = json.loads(lines[-1]) if lines else {}
