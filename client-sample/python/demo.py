@@ -208,6 +208,8 @@ async def run(workspace: Path) -> int:
     await client.stop()
     step("see it all in MLflow's own UI")
     print(f"  mlflow ui --backend-store-uri sqlite:///{workspace / '.lensflow' / 'mlflow.db'}")
+    # MLflow 3's UI starts in its GenAI mode whatever the experiment is; this opens its runs.
+    print("  then open http://127.0.0.1:5000/#/experiments?workflowType=machine_learning")
     return 0
 
 

@@ -144,6 +144,7 @@ def test_another_server_sees_the_live_service(served: Served) -> None:
                for line in other.logs(SERVICE, 50).lines)  # fmt: skip
 
 
+@pytest.mark.serial  # a recovery deadline: not beside another test's load
 def test_kill_9_comes_back_healthy(served: Served, seed: Seed) -> None:
     pid = service_pid(served.local, SERVICE, "aks-dev")
     os.kill(pid, signal.SIGKILL)

@@ -309,6 +309,19 @@ async def test_lens_driven_workflow(client: LanguageClient, project: Path) -> No
 
     answer = await run_lens(client, uri, "Invoke endpoint")  # the swagger's example request
     assert answer["statusCode"] == 200
+    # The version the lens registered is an MLflow model: MLflow's own loader agrees with the
+    # service on the seed's rows.
+    from tests.e2e.mlflow_tools import pyfunc_predict
+
+    x_head, expected = seed_split()
+    loaded = pyfunc_predict(project, "models:/train_model/1", x_head)
+    assert loaded["values"] == expected
+    served = await execute(
+        client,
+        "lensflow.invokeEndpoint",
+        {"serviceName": "train-service", "input": {"data": x_head}},
+    )
+    assert served["output"] == loaded["values"]
     deleted = await run_lens(client, uri, "Clean up train-service")
     assert deleted["deleted"] == [{"kind": "service", "name": "train-service"}]
     titles = [c.title for c in await lens_commands(client, uri)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -153,6 +154,15 @@ async def test_mlflow_ui_shows_the_run(client: LanguageClient, project: Path) ->
         metrics = {m["key"]: m["value"] for m in shown["data"]["metrics"]}
         assert abs(metrics["mse"] - 3424.8567) < 1e-3
         assert shown["info"]["status"] == "FINISHED"
+        # The experiment's own page, in Chromium, in MLflow's model-training mode (its UI
+        # takes the mode from the browser, GenAI at first, not from the experiment): the runs.
+        from tests.e2e.test_tracking_ui import rendered_text
+
+        experiment = ids["experiment_with_mlflow"]
+        page = f"http://127.0.0.1:{port}/#/experiments/{experiment}?workflowType=machine_learning"
+        name = re.compile(re.escape(shown["info"]["run_name"]))
+        text = await rendered_text(page, name, project / ".chromium")
+        assert "1 matching run" in text and "Observability" not in text  # not GenAI's pages
     finally:
         ui.terminate()
         ui.wait(timeout=30)

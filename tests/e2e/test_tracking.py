@@ -103,7 +103,10 @@ async def test_queries(client: LanguageClient, project: Path) -> None:
     run = await execute(client, "lensflow.trackRun", {"script": "train.py", "runName": "first"})
 
     experiments = await execute(client, "lensflow.listExperiments")
-    assert "experiment_with_mlflow" in {e["name"] for e in experiments["experiments"]}
+    by_name = {e["name"]: e for e in experiments["experiments"]}
+    assert "experiment_with_mlflow" in by_name
+    # MLflow's Default experiment keeps its artifacts in the workspace, not in ./mlruns.
+    assert by_name["Default"]["artifactLocation"] == str(project / ".lensflow" / "artifacts" / "0")
 
     by_script = await execute(client, "lensflow.listRuns", {"script": "train.py"})
     assert [r["runId"] for r in by_script["runs"]] == [run["runId"]]

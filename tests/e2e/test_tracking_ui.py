@@ -140,7 +140,9 @@ async def test_run_page_in_chromium_reused_then_stopped(
     assert urlparse(server_url).hostname == "127.0.0.1" and port
     assert opened["reused"] is False
     assert opened["experimentId"] == run["experimentId"] and opened["runId"] == run["runId"]
-    assert opened["url"] == f"{server_url}/#/experiments/{run['experimentId']}/runs/{run['runId']}"
+    run_page = f"{server_url}/#/experiments/{run['experimentId']}/runs/{run['runId']}"
+    # MLflow's model-training mode: its UI would start in GenAI mode whatever the experiment.
+    assert opened["url"] == f"{run_page}?workflowType=machine_learning"
 
     # The server is MLflow's, in a process group of its own, listening on that port only.
     (pid,) = owners(listeners(port))
@@ -168,16 +170,13 @@ async def test_run_page_in_chromium_reused_then_stopped(
     again = await execute(client, "lensflow.openTrackingUi", {})
     assert again["reused"] is True and again["serverUrl"] == server_url
     runs_page = f"{server_url}/#/experiments/{run['experimentId']}/runs"
-    assert again["url"] == f"{runs_page}?viewStateShareKey=lensflow"
+    assert again["url"] == (f"{runs_page}?workflowType=machine_learning&viewStateShareKey=lensflow")
     assert owners(listeners(port)) == {pid}
     text = await rendered_text(again["url"], re.compile(r"3424\.8"), tmp_path / "runs")
-    assert "Training runs" in text  # the experiment's kind: runs, not GenAI traces
+    assert "1 matching run" in text and "Observability" not in text  # not GenAI's pages
     header, _, rows = text.partition("Pin run")
     assert {"Parameters", "Metrics", "alpha", "mse"} <= set(header.split())
     assert "0.03" in rows.split() and str(run["metrics"]["mse"]) in rows.split()
-    # Without the view, the experiment still opens on its runs (mlflow.experimentKind).
-    plain = await rendered_text(runs_page, re.compile("Training runs"), tmp_path / "plain")
-    assert "Traces" not in plain.partition("Training runs")[2].split("\n")[:3]
 
     # The registered version's page shows its signature: one float64 tensor of 10 columns.
     await execute(
@@ -233,7 +232,8 @@ async def test_bad_input_then_a_killed_server_takes_the_ui_along(
 
     # An empty store: the experiments list, on a server of its own.
     opened = await execute(doomed, "lensflow.openTrackingUi", {})
-    assert opened["url"] == f"{opened['serverUrl']}/#/experiments" and opened["reused"] is False
+    listing = f"{opened['serverUrl']}/#/experiments?workflowType=machine_learning"
+    assert opened["url"] == listing and opened["reused"] is False
     assert "experimentId" not in opened and "runId" not in opened
     port = urlparse(opened["serverUrl"]).port
     assert port

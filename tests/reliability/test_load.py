@@ -110,6 +110,7 @@ async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
 
 
 @pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.serial  # throughput and latency: alone, after the parallel part of the suite
 async def test_a_minute_at_16_connections(served: Served) -> None:
     x_head, expected = seed_split()
     body = json.dumps({"data": x_head}).encode()
@@ -156,6 +157,7 @@ def started_s_ago(pid: int) -> float:
 
 
 @pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.serial  # a recovery deadline: not beside another test's load
 async def test_worker_kill_9_is_healthy_again_within_5_s(served: Served) -> None:
     """kill -9 every process of a serving service: supervisord starts it again and the
     server reports the outage and the recovery as serviceUpdated, Healthy within 5 s.

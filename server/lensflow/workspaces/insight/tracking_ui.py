@@ -24,19 +24,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 STUDIO = "https://ml.azure.com"
+MODEL_TRAINING = "workflowType=machine_learning"
 
 
 def page_url(
     server_url: str, experiment_id: str | None, run_id: str | None, view: str | None = None
 ) -> str:
     """MLflow 3's routes: an experiment's training runs (in a shared `view`, if given), one
-    run, or the experiments list."""
+    run, or the experiments list; in the UI's model-training mode, which it otherwise takes
+    from the browser (GenAI at first), not from the experiment's kind."""
+    query = f"?{MODEL_TRAINING}" + (f"&viewStateShareKey={view}" if view else "")
     if experiment_id is None:
-        return f"{server_url}/#/experiments"
+        return f"{server_url}/#/experiments{query}"
     if run_id is None:
-        shown = f"?viewStateShareKey={view}" if view else ""
-        return f"{server_url}/#/experiments/{experiment_id}/runs{shown}"
-    return f"{server_url}/#/experiments/{experiment_id}/runs/{run_id}"
+        return f"{server_url}/#/experiments/{experiment_id}/runs{query}"
+    return f"{server_url}/#/experiments/{experiment_id}/runs/{run_id}{query}"
 
 
 async def page_of(workspace: Workspace, args: OpenTrackingUiArgs) -> tuple[str | None, str | None]:
