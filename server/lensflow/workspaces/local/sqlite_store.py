@@ -1,9 +1,8 @@
 """The local store's SQLite file, read with stdlib sqlite3 so mlflow never loads in the server:
-WAL mode set once, and whether MLflow has made its tables yet."""
+WAL mode set once (whether MLflow has made its tables yet is `tracking.sqlite_tables`)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sqlite3
 from pathlib import Path
@@ -30,13 +29,3 @@ def enable_wal(db: Path) -> None:
         ) from exc
     if str(mode).lower() != "wal":
         log.warning("%s stays in %s journal mode", db, mode)
-
-
-def has_mlflow_tables(db: Path) -> bool:
-    """Whether MLflow has made its tables in `db` (stdlib sqlite3: no mlflow in the server)."""
-    query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
-    try:
-        with contextlib.closing(sqlite3.connect(db, timeout=10)) as conn:
-            return conn.execute(query).fetchone() is not None
-    except sqlite3.DatabaseError:
-        return True  # damaged: the run itself says what is wrong

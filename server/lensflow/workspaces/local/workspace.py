@@ -34,8 +34,9 @@ from lensflow_protocol.settings import WorkspaceInfo
 from ..base import DeployEvents
 from ..endpoint import beside, example_body, invoke
 from ..tracking.mlflow_workspace import MlflowWorkspace
+from ..tracking.sqlite_tables import has_mlflow_tables
 from ..tracking.uris import is_server_uri
-from .sqlite_store import enable_wal, has_mlflow_tables
+from .sqlite_store import enable_wal
 
 if TYPE_CHECKING:
     from lensflow_protocol.tracking import TrackRunResult

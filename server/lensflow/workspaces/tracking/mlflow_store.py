@@ -25,6 +25,7 @@ from lensflow_protocol.tracking import (
 
 from .mlflow_registry import ModelRegistry
 from .orphans import ORPHANED, process_gone
+from .sqlite_tables import has_mlflow_tables
 from .tags import (
     END_REASON_TAG,
     LOG_MODEL_TAG_PREFIX,
@@ -162,7 +163,8 @@ class MlflowStore(ModelRegistry):
     def make_tables(self, artifact_root: str) -> None:
         """A new SQLite store gets its tables here, with the Default experiment's artifacts
         under `artifact_root` (MLflow's own default is ./mlruns of whatever folder is current)."""
-        if self.tracking_uri.startswith("sqlite:"):
+        db = self.tracking_uri.removeprefix("sqlite:///")
+        if db != self.tracking_uri and not has_mlflow_tables(Path(db)):
             from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
             SqlAlchemyStore(self.tracking_uri, artifact_root)  # type: ignore[no-untyped-call]
