@@ -115,3 +115,44 @@ print(v.version)
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     return int(done.stdout.strip().splitlines()[-1])
+
+
+LOG_MODEL_SCRIPT = """\
+import mlflow
+import mlflow.sklearn
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import train_test_split
+
+X, y = load_diabetes(return_X_y=True)
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=0)
+with mlflow.start_run():
+    model = Ridge(alpha=0.03).fit(X_train, y_train)
+    mlflow.sklearn.log_model(model, name="model", input_example=X_train[:2])
+"""
+
+
+async def test_a_model_logged_with_log_model_registers_as_it_is(
+    client: LanguageClient, project: Path
+) -> None:
+    x_head, expected = seed_split()
+    (project / "logged.py").write_text(LOG_MODEL_SCRIPT)
+    run = await execute(client, "lensflow.trackRun", {"script": "logged.py"})
+    assert run["status"] == "FINISHED", run["outputTail"]
+    registered = await execute(
+        client, "lensflow.registerModel",
+        {"runId": run["runId"], "modelName": "logged_model", "modelPath": "model"},
+    )  # fmt: skip
+    assert registered["modelFramework"] == "MLflow"
+    assert pyfunc_predict(project, "models:/logged_model/1", x_head)["values"] == expected
+    await execute(client, "lensflow.createCluster", {"name": "dev"})
+    service = await execute(
+        client, "lensflow.deploy",
+        {"serviceName": "logged-service", "modelName": "logged_model", "clusterName": "dev"},
+    )  # fmt: skip
+    assert service["state"] == "Healthy", service.get("error")
+    answer = await execute(
+        client, "lensflow.invokeEndpoint",
+        {"serviceName": "logged-service", "input": {"data": x_head}},
+    )  # fmt: skip
+    assert answer["output"] == expected

@@ -89,6 +89,7 @@ class ModelRegistry:
         path, run, framework = self._checked(args)
         root = run.info.artifact_uri.rstrip("/")
         source_path = path
+        logged = self._logged_model(run, path)
         if framework != "MLflow":
             source_path = mlflow_folder_for(path)
             if not self._is_mlflow_model(args.run_id, source_path, framework):
@@ -98,7 +99,7 @@ class ModelRegistry:
                     runId=args.run_id,
                     path=path,
                 )
-        source = f"{root}/{source_path}"
+        source = logged.artifact_location if logged else f"{root}/{source_path}"
         try:
             self.client.create_registered_model(args.model_name)
         except MlflowException as exc:
@@ -110,8 +111,9 @@ class ModelRegistry:
         if script := run.data.tags.get(SCRIPT_TAG):
             tags[SCRIPT_TAG] = script  # lets lenses find this file's models
         version = self.client.create_model_version(
-            args.model_name, source, run_id=args.run_id, tags=tags, description=args.description
-        )
+            args.model_name, source, run_id=args.run_id, tags=tags, description=args.description,
+            model_id=logged.model_id if logged else None,
+        )  # fmt: skip
         return RegisterModelResult(
             model_name=args.model_name,
             version=int(version.version),
@@ -123,6 +125,8 @@ class ModelRegistry:
         """The artifact path (normalised), the run, and the model's framework."""
         path = safe_artifact_path(args.model_path)
         run = self._run(args.run_id)
+        if args.model_framework in (None, "MLflow") and self._logged_model(run, path):
+            return path, run, "MLflow"  # mlflow.<flavor>.log_model(name=path) in this run
         root = run.info.artifact_uri.rstrip("/")
         if (local_root := local_path(root)) is not None:
             refuse_escapes(local_root, path)
@@ -218,13 +222,32 @@ class ModelRegistry:
         )
         if not mv.run_id or not path:
             raise refused
-        root = self._run(mv.run_id).info.artifact_uri.rstrip("/")
+        run = self._run(mv.run_id)
+        root = run.info.artifact_uri.rstrip("/")
         path = safe_artifact_path(path)
+        logged = self._logged_model(run, path)
+        if logged is not None and str(mv.source) == logged.artifact_location:
+            if (local_model := local_path(logged.artifact_location)) is not None:
+                refuse_escapes(local_model, ".")
+            return str(logged.artifact_location)
         if str(mv.source) not in (f"{root}/{path}", f"{root}/{mlflow_folder_for(path)}"):
             raise refused
         if (local_root := local_path(root)) is not None:
             refuse_escapes(local_root, path)
         return f"{root}/{path}"
+
+    def _logged_model(self, run: Any, name: str) -> Any | None:
+        """The model the run logged with mlflow.<flavor>.log_model(name=…): MLflow 3 keeps it
+        beside the run's artifacts (a LoggedModel), not among them."""
+        query = f"source_run_id = '{_escape(run.info.run_id)}' AND name = '{_escape(name)}'"
+        try:
+            found = self.client.search_logged_models(
+                [run.info.experiment_id], filter_string=query, max_results=1
+            )
+        except Exception:  # a store without logged models (a tracking server before MLflow 3)
+            log.info("no logged models in %s", self.tracking_uri, exc_info=True)
+            return None
+        return found[0] if found else None
 
     def _check_and_infer(self, run_id: str, path: str) -> ModelFramework | None:
         """Refuses a path the run does not have; returns the framework its shape suggests."""
