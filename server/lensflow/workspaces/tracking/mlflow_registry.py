@@ -89,7 +89,8 @@ class ModelRegistry:
         path, run, framework = self._checked(args)
         root = run.info.artifact_uri.rstrip("/")
         source_path = path
-        logged = self._logged_model(run, path)
+        # Only an MLflow model may be a logged one; a file of another framework never is.
+        logged = self._logged_model(run, path) if framework == "MLflow" else None
         if framework != "MLflow":
             source_path = mlflow_folder_for(path)
             if not self._is_mlflow_model(args.run_id, source_path, framework):
