@@ -72,7 +72,7 @@ class ModelRegistry:
     def plan_registration(self, args: RegisterModelArgs) -> RegistrationPlan:
         """Checks a registration before anything is made: the run's artifact, its framework,
         and where the MLflow model made of it goes (None: it is an MLflow model already)."""
-        path, _, framework = self._checked(args)
+        path, _, framework, _ = self._checked(args)
         if framework == "MLflow":
             return RegistrationPlan(framework=framework, path=path, mlflowPath=None, ready=True)
         target = mlflow_folder_for(path)
@@ -86,11 +86,9 @@ class ModelRegistry:
         of it beside it (`plan_registration` says where; the workspace has it made first)."""
         from mlflow.exceptions import MlflowException
 
-        path, run, framework = self._checked(args)
+        path, run, framework, logged = self._checked(args)
         root = run.info.artifact_uri.rstrip("/")
         source_path = path
-        # Only an MLflow model may be a logged one; a file of another framework never is.
-        logged = self._logged_model(run, path) if framework == "MLflow" else None
         if framework != "MLflow":
             source_path = mlflow_folder_for(path)
             if not self._is_mlflow_model(args.run_id, source_path, framework):
@@ -122,12 +120,14 @@ class ModelRegistry:
             source=source,
         )
 
-    def _checked(self, args: RegisterModelArgs) -> tuple[str, Any, ModelFramework]:
-        """The artifact path (normalised), the run, and the model's framework."""
+    def _checked(self, args: RegisterModelArgs) -> tuple[str, Any, ModelFramework, Any | None]:
+        """The artifact path (normalised), the run, the model's framework, and the run's
+        logged model of that name when it is one (only an MLflow registration may be)."""
         path = safe_artifact_path(args.model_path)
         run = self._run(args.run_id)
-        if args.model_framework in (None, "MLflow") and self._logged_model(run, path):
-            return path, run, "MLflow"  # mlflow.<flavor>.log_model(name=path) in this run
+        may_be_logged = args.model_framework in (None, "MLflow")
+        if may_be_logged and (logged := self._logged_model(run, path)) is not None:
+            return path, run, "MLflow", logged  # mlflow.<flavor>.log_model(name=path)
         root = run.info.artifact_uri.rstrip("/")
         if (local_root := local_path(root)) is not None:
             refuse_escapes(local_root, path)
@@ -139,7 +139,7 @@ class ModelRegistry:
                 f"({frameworks.spoken(FRAMEWORKS)}).",
                 path=path,
             )
-        return path, run, framework
+        return path, run, framework, None
 
     def _is_mlflow_model(self, run_id: str, path: str, framework: ModelFramework) -> bool:
         """Whether the run has, at `path`, an MLflow model of `framework`'s flavor (made by an
