@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .base import SafeStr, WireModel
+from .base import EnvName, SafeStr, WireModel
 from .frameworks import ModelFramework
 
 RunStatus = Literal["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"]
@@ -32,7 +32,7 @@ class TrackRunArgs(WireModel):
         ),
     )
     args: list[ShortText] = Field(default_factory=list, max_length=256)
-    env: dict[Annotated[SafeStr, Field(min_length=1, max_length=256)], ShortText] = Field(
+    env: dict[Annotated[EnvName, Field(min_length=1, max_length=256)], ShortText] = Field(
         default_factory=dict, max_length=256
     )
     run_name: Name | None = None

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,14 @@ def locs(error: JsonRpcException) -> list[list[Any]]:
         ({"script": "a\x00b.py"}, ["script"], "value_error"),
         ({"script": "x" * 5000}, ["script"], "too_long"),
         ({"script": "train.py", "experimentName": ""}, ["experimentName"], "too_short"),
+        # execve cannot set a name holding "=": it failed the run with -32603.
+        ({"script": "train.py", "env": {"A=B": "1"}}, ["env", "A=B", "[key]"], "value_error"),
+        # Lone surrogates (JSON's "\ud800") encode to no file name, argv or store text.
+        ({"script": "train.py", "env": {"A": "\ud800"}}, ["env", "A"], "value_error"),
+        ({"script": "train.py", "args": ["x\ud800"]}, ["args", 0], "value_error"),
+        ({"script": "train.py", "experimentName": "\ud800"}, ["experimentName"], "value_error"),
+        ({"script": "train.py", "runName": "r\udfff"}, ["runName"], "value_error"),
+        ({"script": "\ud800.py"}, ["script"], "value_error"),
     ],
 )
 async def test_track_run_arguments(
@@ -56,6 +65,55 @@ async def test_argument_shape(client: LanguageClient, arguments: list[Any]) -> N
     error = await error_of(client, "lensflow.trackRun", *arguments)
     assert error.code == -32602
     assert error.data["errors"]
+
+
+async def test_a_lone_surrogate_in_an_env_name(client: LanguageClient) -> None:
+    error = await error_of(
+        client, "lensflow.trackRun", {"script": "train.py", "env": {"\ud800": "1"}}
+    )
+    assert error.code == -32602
+    assert error.data["errors"][0]["loc"][0] == "env"
+    assert "surrogate" in error.data["errors"][0]["msg"]
+
+
+@pytest.mark.parametrize(
+    ("command", "arguments", "field"),
+    [
+        ("lensflow.listServices", {"cluster_name": "local-cluster"}, "cluster_name"),
+        ("lensflow.trackRun", {"script": "train.py", "experiment_name": "x"}, "experiment_name"),
+        ("lensflow.listRuns", {"experiment_name": "x"}, "experiment_name"),
+    ],
+)
+async def test_snake_case_names_are_no_aliases(
+    client: LanguageClient, command: str, arguments: dict[str, Any], field: str
+) -> None:
+    # The schema says additionalProperties: false, and the wire's names are camelCase.
+    error = await error_of(client, command, arguments)
+    assert error.code == -32602
+    assert [field] in locs(error)
+    assert any(e["type"] == "extra_forbidden" for e in error.data["errors"])
+
+
+@pytest.mark.parametrize("python", ["/etc/passwd", "/etc", "{project}/notes.txt"])
+async def test_a_python_setting_that_is_no_interpreter(
+    client: LanguageClient, project: Path, python: str
+) -> None:
+    (project / "notes.txt").write_bytes(b"\x7fELF not really")
+    (project / "notes.txt").chmod(0o755)  # executable, but no program (ENOEXEC)
+    python = python.format(project=project)
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"lensflow": {"python": python}})
+    )
+    error = await error_of(client, "lensflow.trackRun", {"script": "train.py"})
+    assert (error.code, error.data["kind"]) == (-32003, "invalidPath"), error.message
+    assert python in error.message and "`python` setting" in error.message
+    assert error.data["path"] == python
+    # The server goes on, and runs with a good interpreter again.
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"lensflow": {"python": sys.executable}})
+    )
+    listed = await execute(client, "lensflow.listExperiments")
+    assert "experiments" in listed
 
 
 async def test_register_model_arguments(client: LanguageClient) -> None:

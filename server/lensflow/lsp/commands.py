@@ -42,8 +42,9 @@ def parse_arguments(model: type[A], command: str, raw: tuple[Any, ...]) -> A:
 
     try:
         # Strict, as the JSON Schema says: "5" is no integer, 1 no boolean (lax mode took
-        # cleanUp's {"all": 1} for all: true).
-        return model.model_validate(value, strict=True)
+        # cleanUp's {"all": 1} for all: true). By the wire's camelCase names only: Python's
+        # snake_case names are no aliases (the schema says additionalProperties: false).
+        return model.model_validate(value, strict=True, by_alias=True, by_name=False)
     except ValidationError as exc:
         # Via JSON: pydantic's error list may hold objects that don't serialise, and echoing
         # the input back could leak secrets or NULs.

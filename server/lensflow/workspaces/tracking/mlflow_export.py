@@ -13,7 +13,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lensflow_protocol.errors import InvalidPath, NotFound, RunnerFailed, StoreError
+from lensflow_protocol.errors import InvalidPath, NotFound, StoreError
+
+from .interpreter import cannot_start, check_interpreter
 
 EXPORT_SCRIPT = Path(__file__).with_name("model_export.py")
 EXPORT_TIMEOUT_S = 120.0
@@ -40,13 +42,14 @@ async def export_mlflow_model(
     }  # fmt: skip
     if log_as is not None:
         request["logAs"] = log_as
+    check_interpreter(python)
     try:
         proc = await asyncio.create_subprocess_exec(
             python, str(EXPORT_SCRIPT), json.dumps({**request, "out": str(out)}),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
         )  # fmt: skip
     except OSError as exc:
-        raise RunnerFailed(f"Cannot start the training interpreter {python}: {exc}") from None
+        raise cannot_start(python, exc) from None
     try:
         async with asyncio.timeout(EXPORT_TIMEOUT_S):
             stdout, stderr = await proc.communicate()

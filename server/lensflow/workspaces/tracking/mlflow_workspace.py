@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from lensflow_protocol.errors import InvalidPath, NotFound, RunnerFailed, StoreError
+from lensflow_protocol.errors import InvalidPath, RunnerFailed, StoreError
 from lensflow_protocol.tracking import (
     ListExperimentsResult,
     ListModelsResult,
@@ -27,6 +27,7 @@ from lensflow_protocol.tracking import (
 
 from ..base import RunEvents, TrackRequest, Workspace
 from .events import StartedEvent
+from .interpreter import cannot_start, check_interpreter
 from .mlflow_export import export_mlflow_model
 from .runner import RunOutcome, RunRequest, run_script
 from .server_check import check_server
@@ -57,6 +58,7 @@ class MlflowWorkspace(Workspace):
     async def track_run(
         self, request: TrackRequest, events: RunEvents, cancel: asyncio.Event
     ) -> TrackRunResult:
+        check_interpreter(self.python)
         # A server that is down fails the run now, not after MLflow's minutes of retries.
         await check_server(self.tracking_uri)
         env = {
@@ -100,12 +102,8 @@ class MlflowWorkspace(Workspace):
         with spool:
             try:
                 outcome = await run_script(runner_request, on_output, on_started, cancel)
-            except FileNotFoundError as exc:
-                raise NotFound(
-                    f"The training interpreter {self.python!r} does not exist; "
-                    "fix the `python` setting.",
-                    python=self.python,
-                ) from exc
+            except OSError as exc:  # gone since the check, or no program (ENOEXEC)
+                raise cannot_start(self.python, exc) from None
             spool.seek(0)
             return await self._result(request, outcome, spool.read)
 
