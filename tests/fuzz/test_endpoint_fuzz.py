@@ -48,8 +48,8 @@ from .support import EXAMPLES, fuzz_settings
 
 SERVICE, CLUSTER = "fuzz-service", "fuzz-cluster"
 SCORING = [("/score", "POST"), ("/invocations", "POST")]
-READS = [("/", "GET"), ("/ping", "GET"), ("/health", "GET"), ("/version", "GET"),
-         ("/swagger.json", "GET")]  # fmt: skip
+OPEN = [("/", "GET"), ("/ping", "GET"), ("/health", "GET"), ("/swagger.json", "GET")]
+READS = [*OPEN, ("/version", "GET")]  # /version is keyed, as the scoring routes are
 CONFORMANCE = [
     not_a_server_error,
     status_code_conformance,
@@ -112,8 +112,10 @@ def test_the_swagger_documents_401_on_every_scoring_route(api: BaseSchema) -> No
         operation = document["paths"][path][method.lower()]
         assert operation["security"] == [{"bearerAuth": []}], path
         assert "401" in operation["responses"], path
-    for path, method in READS:  # liveness and the swagger itself need no key
+    for path, method in OPEN:  # liveness and the swagger itself need no key
         assert "security" not in document["paths"][path][method.lower()], path
+    version = document["paths"]["/version"]["get"]
+    assert version["security"] == [{"bearerAuth": []}] and "401" in version["responses"]
 
 
 @pytest.mark.parametrize(("path", "method"), SCORING + READS)

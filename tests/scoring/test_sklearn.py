@@ -91,10 +91,27 @@ def test_auth_primary_and_secondary_keys(ridge: Service, data: Data) -> None:
 
 
 def test_open_routes_need_no_key(ridge: Service) -> None:
-    for path in ("/", "/ping", "/health", "/swagger.json", "/version"):
+    for path in ("/", "/ping", "/health", "/swagger.json"):
         assert ridge.request("GET", path, key=None).status == 200, path
     assert ridge.request("GET", "/", key=None).body == b"Healthy"
     assert ridge.request("HEAD", "/ping", key=None).body == b""
+
+
+def test_version_needs_the_key(services: dict[str, Service]) -> None:
+    """/version names the model and the runtime's versions: only a key holder may read them."""
+    ridge = services["ridge"]
+    for key in (None, "wrong-key-" + "x" * 33):
+        for method in ("GET", "HEAD"):
+            reply = ridge.request(method, "/version", key=key)
+            assert reply.status == 401, (method, key)
+            assert reply.headers["www-authenticate"].startswith("Bearer")
+        reply = ridge.request("GET", "/version", key=key)
+        assert "key" in reply.json()["error"] and b"ridge-model" not in reply.body
+    for key in ("primary", "secondary"):
+        reply = ridge.request("GET", "/version", key=key)
+        assert reply.status == 200 and reply.json()["modelName"] == "ridge-model"
+    # A service deployed without auth has no key to ask for.
+    assert services["classifier"].request("GET", "/version", key=None).status == 200
 
 
 def test_wrong_feature_count_is_422(ridge: Service, data: Data) -> None:
@@ -268,6 +285,10 @@ def test_swagger_is_valid_openapi_3_with_the_real_width(ridge: Service) -> None:
     assert row["minItems"] == row["maxItems"] == 10
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     assert spec["paths"]["/score"]["post"]["security"] == [{"bearerAuth": []}]
+    assert spec["paths"]["/version"]["get"]["security"] == [{"bearerAuth": []}]
+    assert "401" in spec["paths"]["/version"]["get"]["responses"]
+    for path in ("/", "/ping", "/health", "/swagger.json"):
+        assert "security" not in spec["paths"][path]["get"], path
     assert {"400", "401", "413", "415", "422"} <= set(spec["paths"]["/score"]["post"]["responses"])
     assert spec["components"]["schemas"]["ScoreRequest"]["properties"]["method"]["enum"] == [
         "predict"
@@ -275,7 +296,7 @@ def test_swagger_is_valid_openapi_3_with_the_real_width(ridge: Service) -> None:
 
 
 def test_version(ridge: Service) -> None:
-    version = ridge.request("GET", "/version", key=None).json()
+    version = ridge.request("GET", "/version").json()
     assert version["framework"] == "ScikitLearn"
     assert (version["modelName"], version["modelVersion"]) == ("ridge-model", 3)
     assert version["nFeatures"] == 10 and version["scoringVersion"]

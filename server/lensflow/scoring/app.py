@@ -10,7 +10,8 @@ that is accepted: a scikit-learn model holds the GIL for most of its run (a thre
 free the loop), and a /ping held up by a busy worker tells a load balancer the truth, that this
 worker cannot take another request yet.
 
-Key, content type and size are checked by the gate (gate.py) before the body is read.
+Key, content type and size are checked by the gate (gate.py) before the body is read; /version
+needs the key too.
 """
 
 from __future__ import annotations
@@ -85,7 +86,6 @@ class ScoringApp:
             "/": (b"text/plain; charset=utf-8", b"Healthy"),
             "/ping": (json_type, healthy),
             "/health": (json_type, healthy),
-            "/version": (json_type, json.dumps(version).encode()),
             "/swagger.json": (json_type, json.dumps(swagger).encode()),
         }
         self._routes: dict[str, dict[str, Handler]] = {
@@ -95,6 +95,10 @@ class ScoringApp:
         for path, (content_type, body) in statics.items():
             handler = self._static(content_type, body)
             self._routes[path] = {"GET": handler, "HEAD": handler}
+        # The model's name and the runtime's versions tell an attacker what to try: keyed, as
+        # /score is. Liveness and the swagger stay open, as Azure's are.
+        keyed = self._keyed(self._static(json_type, json.dumps(version).encode()))
+        self._routes["/version"] = {"GET": keyed, "HEAD": keyed}
 
     # ---------------------------------------------------------------- ASGI entry
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -137,6 +141,20 @@ class ScoringApp:
             await answer(send, 200, body, headers)  # uvicorn drops the body of a HEAD answer
 
         return handler
+
+    def _keyed(self, handler: Handler) -> Handler:
+        if not self._gate.auth:
+            return handler
+
+        async def keyed(scope: Scope, receive: Receive, send: Send) -> None:
+            try:
+                self._gate.check_key(scope)
+            except Refused as exc:
+                await self._gate.refuse(receive, send, exc)
+                return
+            await handler(scope, receive, send)
+
+        return keyed
 
     # ---------------------------------------------------------------- scoring routes
     async def _score(self, scope: Scope, receive: Receive, send: Send) -> None:

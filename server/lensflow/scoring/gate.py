@@ -1,5 +1,6 @@
 """The gate before a scoring request's body: key, content type and size are checked before a
 byte of the body is read, and a refused body is drained so the client can read its answer.
+Keyed routes without a body (GET /version) pass the key check alone.
 
 A request refused before its body was read (401, 415, 413) is answered at once, then the rest of
 the body is read and thrown away, up to a bound: closing a socket with unread data makes the
@@ -42,6 +43,27 @@ class Refused(ScoringError):
         self.waiting = waiting
 
 
+def _framing(scope: Scope) -> tuple[bytes | None, bytes | None, int | None, bool]:
+    """(Authorization, Content-Type, body bytes the client may still send, whether it waits
+    for "100 Continue"), from the request's headers. Unread is None for a chunked body."""
+    authorization = content_type = length = None
+    chunked = waiting = False
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            authorization = value
+        elif name == b"content-type":
+            content_type = value
+        elif name == b"content-length":
+            length = value
+        elif name == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+        elif name == b"expect":
+            waiting = value.lower() == b"100-continue"
+    # The HTTP parser has checked Content-Length's value.
+    unread = None if chunked else int(length) if length is not None and length.isdigit() else 0
+    return authorization, content_type, unread, waiting
+
+
 class BodyGate:
     """Reads a scoring request's body once the request has passed the checks; else refuses it."""
 
@@ -54,27 +76,18 @@ class BodyGate:
     def auth(self) -> bool:
         return self._keys is not None
 
+    def check_key(self, scope: Scope) -> None:
+        """Raises Refused (401) unless the request carries a key: for a keyed route with no body
+        to read (GET /version)."""
+        if self._keys is not None:
+            authorization, _, unread, waiting = _framing(scope)
+            self._refuse_unless_authorized(authorization, unread, waiting)
+
     async def read(self, scope: Scope, receive: Receive) -> bytes:
         """Checks key, content type and announced size before reading a byte of the body."""
-        authorization = content_type = length = None
-        chunked = waiting = False
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value
-            elif name == b"content-type":
-                content_type = value
-            elif name == b"content-length":
-                length = value
-            elif name == b"transfer-encoding":
-                chunked = b"chunked" in value.lower()
-            elif name == b"expect":
-                waiting = value.lower() == b"100-continue"
-        # What the client may still send when refused now; the HTTP parser has checked the value.
-        unread = None if chunked else int(length) if length is not None and length.isdigit() else 0
-        if self._keys is not None and not self._authorized(authorization):
-            why = "missing" if authorization is None else "wrong"
-            error = f"{why} key: send 'Authorization: Bearer <service key>'"
-            raise Refused(error, 401, unread, waiting)
+        authorization, content_type, unread, waiting = _framing(scope)
+        if self._keys is not None:
+            self._refuse_unless_authorized(authorization, unread, waiting)
         if content_type is not None and not json_content_type(content_type):
             shown = content_type.decode("latin-1")[:60]
             error = f"Content-Type must be application/json, not {shown!r}"
@@ -146,6 +159,14 @@ class BodyGate:
     def _too_large(self, size: int, more: bool = False) -> str:
         got = f"more than {size}" if more else str(size)
         return f"the body has {got} bytes; this service accepts at most {self._max_body}"
+
+    def _refuse_unless_authorized(
+        self, authorization: bytes | None, unread: int | None, waiting: bool
+    ) -> None:
+        if not self._authorized(authorization):
+            why = "missing" if authorization is None else "wrong"
+            error = f"{why} key: send 'Authorization: Bearer <service key>'"
+            raise Refused(error, 401, unread, waiting)
 
     def _authorized(self, header: bytes | None) -> bool:
         if header is None or self._keys is None:

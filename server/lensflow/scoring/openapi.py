@@ -6,6 +6,7 @@ from typing import Any
 
 OPENAPI_VERSION = "3.0.3"
 _JSON = "application/json"
+_UNAUTHORIZED = "Missing or wrong key (Authorization: Bearer <key>)"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -28,7 +29,7 @@ def _errors(auth: bool) -> dict[str, Any]:
         ),
     }
     if auth:
-        why["401"] = "Missing or wrong key (Authorization: Bearer <key>)"
+        why["401"] = _UNAUTHORIZED
     return {code: _json_body(_ref("Error"), text) for code, text in sorted(why.items())}
 
 
@@ -104,7 +105,8 @@ def build_openapi(
     methods: list[str],
     auth: bool,
 ) -> dict[str, Any]:
-    """The whole document; `security` and the bearer scheme appear only when auth is on."""
+    """The whole document; `security` and the bearer scheme appear only when auth is on, on the
+    scoring routes and /version (liveness and this document are open)."""
     security: dict[str, Any] = {"security": [{"bearerAuth": []}]} if auth else {}
     width = f"{n_features} features per row" if n_features is not None else "any width"
     score = {
@@ -128,6 +130,10 @@ def build_openapi(
             },
         }
     }
+    version = _get("Scoring app, model and runtime versions", _ref("Version"))
+    if auth:
+        version["get"].update(security)
+        version["get"]["responses"]["401"] = _json_body(_ref("Error"), _UNAUTHORIZED)
     components: dict[str, Any] = {"schemas": _schemas(n_features, methods)}
     if auth:
         bearer = {"type": "http", "scheme": "bearer", "description": "Primary or secondary key"}
@@ -146,7 +152,7 @@ def build_openapi(
             "/": _get("Liveness", {"type": "string"}, "text/plain"),
             "/ping": _get("Ready: the model is loaded", _ref("Status")),
             "/health": _get("Ready: the model is loaded", _ref("Status")),
-            "/version": _get("Scoring app and model versions", _ref("Version")),
+            "/version": version,
             "/swagger.json": _get("This document", {"type": "object"}),
         },
         "components": components,
