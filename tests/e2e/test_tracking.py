@@ -177,3 +177,28 @@ async def test_experiment_override(client: LanguageClient) -> None:
     assert "set_experiment('experiment_with_mlflow') redirected" in result["outputTail"]
     experiments = await execute(client, "lensflow.listExperiments")
     assert "experiment_with_mlflow" not in {e["name"] for e in experiments["experiments"]}
+
+
+async def test_any_experiment_name_keeps_its_artifacts_inside_the_store(
+    client: LanguageClient, project: Path
+) -> None:
+    # ".." put a run's artifacts beside mlflow.db, "." straight into artifacts/, and a
+    # 256-character name passed the schema and then failed the run (File name too long).
+    (project / "plain.py").write_text("print('hi')\n")
+    artifacts = project / ".lensflow" / "artifacts"
+    names = ["..", ".", "x" * 256, "a/../../b", "Ünï cødé"]
+    for name in names:
+        result = await execute(
+            client, "lensflow.trackRun", {"script": "plain.py", "experimentName": name}
+        )
+        assert result["status"] == "FINISHED", result["outputTail"]
+        assert result["experimentName"] == name  # MLflow keeps the real name
+        store, run = store_run(project, result["runId"])
+        location = Path(run.info.artifact_uri.removeprefix("file://")).resolve()
+        assert location.is_relative_to(artifacts.resolve()), location
+        assert location.parent.parent.parent == artifacts.resolve(), location  # <folder>/<run>/
+        assert "hi" in (location / "outputs" / "std_log.txt").read_text()
+        assert store.get_experiment(run.info.experiment_id).name == name
+    folders = [p for p in artifacts.iterdir() if p.name != "0"]
+    assert len(folders) == len(names)  # one each: no two names share a folder
+    assert not (project / ".lensflow" / "outputs").exists()

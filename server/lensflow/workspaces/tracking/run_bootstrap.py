@@ -138,8 +138,22 @@ def _experiment_id(client: Any, name: str, artifact_root: str | None) -> str:
             except Exception as exc:  # a store that refuses tags still runs the script
                 print(f"lensflow: experiment kind not set: {exc}", file=sys.stderr)
         return str(experiment.experiment_id)
-    location = os.path.join(artifact_root, name.replace(os.sep, "_")) if artifact_root else None
+    location = os.path.join(artifact_root, _folder_name(name)) if artifact_root else None
     return str(client.create_experiment(name, artifact_location=location, tags=dict([_KIND])))
+
+
+def _folder_name(name: str) -> str:
+    """A folder name for any experiment name MLflow takes, always one level inside the root:
+    ".." and "." escaped it, and 256 characters were too long for a file name. A name that
+    is already safe keeps its folder; another gets a short hash, so two never share one."""
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name)
+    safe = safe.lstrip(".")[:64]
+    if safe == name:
+        return safe
+    import hashlib
+
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:12]
+    return f"{safe}-{digest}" if safe else f"experiment-{digest}"
 
 
 def _pin_experiment(mlflow: Any, name: str, pinned_id: str) -> None:
