@@ -8,12 +8,7 @@ from what is cached and starts a load if there is none; `fresh()` waits a bounde
 A load that fails (no sign-in, a store that is down) is not retried for `RETRY_AFTER_S`, so an
 editor asking for hints on every keystroke does not queue sign-ins.
 
-Which run is "best" for a metric (`lower_is_better`): the metric's name decides. Split into
-words (at non-alphanumerics and camelCase humps), a name reads as a loss or an error when one of
-its words is a loss/error/distance word (`mse`, `rmse`, `mae`, `loss`, `error`, `err`, `nll`,
-`perplexity`, `wer`, …; see `_LOWER_WORDS`) or contains `loss` or `error` (`logloss`); then the
-lowest value is best, else the highest (accuracy, r2, f1, auc, …). Only FINISHED runs with a
-finite value compete; on a tie, the newest wins.
+Which run is "best" for a metric: `best_run.py` says, for hover, hints and compareRuns alike.
 """
 
 from __future__ import annotations
@@ -21,13 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .best_run import best_runs
 from .latest_runs import LatestLoader, LatestRuns
 
 if TYPE_CHECKING:
@@ -39,23 +33,6 @@ LOAD_LIMIT = 1000  # newest runs of a script that a hover can show (list_runs' o
 RETRY_AFTER_S = 30.0
 
 Loader = Callable[[str], Awaitable[Sequence["RunInfo"]]]
-
-_LOWER_WORDS = frozenset(
-    {
-        *("mse", "rmse", "mae", "mape", "smape", "msle", "rmsle", "medae", "mad", "sse", "rss"),
-        *("nll", "bce", "ce", "kl", "wer", "cer", "ppl", "perplexity", "deviance", "residual"),
-        *("loss", "losses", "logloss", "error", "errors", "err", "cost", "regret", "distance"),
-        *("divergence", "latency", "duration", "runtime", "time", "seconds", "secs", "ms"),
-    }
-)
-_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
-
-
-def lower_is_better(metric: str) -> bool:
-    """True when a metric's name reads as a loss or an error (see the module's docstring)."""
-    words = {w.lower() for w in _WORD.findall(metric)}
-    low = metric.lower()
-    return bool(words & _LOWER_WORDS) or "loss" in low or "error" in low
 
 
 def format_number(value: float) -> str:
@@ -103,16 +80,10 @@ class ScriptRuns:
         return [Point(r, r.params.get(key)) for r in self.runs]
 
     def best(self, metric: str) -> RunInfo | None:
-        """The best FINISHED run by a metric (the module's docstring says which is best)."""
+        """The best FINISHED run by a metric (`best_run.py`); on a tie, the newest."""
         if metric not in self._best:
-            lower, best, best_value = lower_is_better(metric), None, 0.0
-            for run in self.runs:
-                value = run.metrics.get(metric)
-                if run.status != "FINISHED" or value is None or not math.isfinite(value):
-                    continue
-                if best is None or (value < best_value if lower else value > best_value):
-                    best, best_value = run, value
-            self._best[metric] = best
+            tied = best_runs(self.runs, metric)  # newest first, as self.runs
+            self._best[metric] = tied[0] if tied else None
         return self._best[metric]
 
     def hint_values(self) -> tuple[dict[str, Point], dict[str, Point]]:

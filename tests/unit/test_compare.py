@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 from lensflow.workspaces.insight.compare_table import (
-    best_runs,
+    best_ids,
     choose_metric,
     choose_param,
-    lower_is_better,
     markdown_table,
     summary,
 )
@@ -66,7 +65,7 @@ def test_ties_mark_every_best_run_and_nan_is_never_best() -> None:
         run("b" * 12, {}, {"loss": float("nan")}),
         run("c" * 12, {}, {"loss": 0.5}),
     ]
-    assert best_runs(runs, "loss") == {"a" * 12, "c" * 12}
+    assert best_ids(runs, "loss") == {"a" * 12, "c" * 12}
     assert markdown_table(runs, "loss").splitlines()[-1] == (
         "| loss | **0.5** ★ | nan | **0.5** ★ |"
     )
@@ -110,24 +109,6 @@ def test_param_is_inferred_only_when_exactly_one_varies() -> None:
     assert choose_param(same_solver, None) == "alpha"
     assert choose_param(same_solver[:1] * 2, None) is None  # nothing varies
     assert choose_param(RUNS, "solver") == "solver"
-
-
-@pytest.mark.parametrize(
-    ("metric", "lower"),
-    [
-        ("mse", True),
-        ("val_loss", True),
-        ("mean_absolute_error", True),
-        ("training_time", True),
-        ("accuracy", False),
-        ("r2_score", False),
-        ("f1", False),
-        ("val_acc", False),
-        ("neg_mean_squared_error", False),
-    ],
-)
-def test_which_way_is_better(metric: str, lower: bool) -> None:
-    assert lower_is_better(metric) is lower
 
 
 def test_summary_says_what_best_means() -> None:

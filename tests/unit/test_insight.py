@@ -12,12 +12,7 @@ from lensflow import history
 from lensflow.analysis import LogSite, Span, analyze
 from lensflow.features.hover import best_metric_for, render, site_at
 from lensflow.features.inlay_hints import build_hints
-from lensflow.history import (
-    RunHistory,
-    ScriptRuns,
-    format_number,
-    lower_is_better,
-)
+from lensflow.history import RunHistory, ScriptRuns, format_number
 from lensflow.views.runs import escape, when
 from lensflow_protocol.errors import NotSignedIn
 from lensflow_protocol.tracking import RunInfo
@@ -159,19 +154,6 @@ def test_plain_string_fast_path_agrees_with_literal_eval() -> None:
 
 
 # --- the best-run rule and formatting -----------------------------------------------------------
-@pytest.mark.parametrize(
-    "name",
-    ["mse", "rmse", "testMAE", "val_loss", "logloss", "train-error", "errorRate", "nll"],
-)
-def test_losses_and_errors_are_lower_is_better(name: str) -> None:
-    assert lower_is_better(name)
-
-
-@pytest.mark.parametrize("name", ["accuracy", "r2", "f1", "auc", "precision", "val_acc", "msec2"])
-def test_other_metrics_are_higher_is_better(name: str) -> None:
-    assert not lower_is_better(name)
-
-
 @pytest.mark.parametrize(
     ("value", "text"),
     [

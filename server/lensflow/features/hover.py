@@ -8,7 +8,7 @@ costs the first hover no more than that, and the next ones nothing.
 
 What it shows: a markdown table of the script's runs, newest first (run, when, value, status),
 at most `MAX_ROWS` of them plus the best run if it is older. ★ marks the best run: for a
-metric, by that metric (`history.lower_is_better` decides the direction); for a param, by the
+metric, by that metric (`best_run.py` decides the direction); for a param, by the
 first metric the script logs, when the script logs one, else nothing is marked.
 """
 
@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from ..history import LOAD_LIMIT, Point, ScriptRuns, lower_is_better
+from ..best_run import direction
+from ..history import LOAD_LIMIT, Point, ScriptRuns
 from ..lsp.feature import Feature, on
 from ..lsp.utils import markdown_ok, to_range
 from ..paths import script_key
@@ -77,11 +78,11 @@ def render(
     lines = [f"{title} · {count}{more} run{'s' if count != 1 else ''} of `{script_name}`"]
     best = runs.best(best_by) if best_by else None
     if best is not None and best_by is not None:
-        direction = "lowest" if lower_is_better(best_by) else "highest"
+        way = direction(best_by)
         if best_by == key:
-            lines[0] += f" · ★ best: {direction} {escape(key)}"
+            lines[0] += f" · ★ best: {way} {escape(key)}"
         else:
-            lines[0] += f" · ★ best run by {escape(best_by)} ({direction})"
+            lines[0] += f" · ★ best run by {escape(best_by)} ({way})"
     series = runs.series(kind, key)
     shown: list[Point | None] = list(series[:MAX_ROWS])
     if best is not None and all(p is None or p.run is not best for p in shown):

@@ -16,15 +16,8 @@ from lensflow_protocol.errors import NotFound
 from lensflow_protocol.insight import CompareRunsArgs, CompareRunsResult
 from lensflow_protocol.tracking import ListRunsArgs, RunInfo
 
-from .compare_table import (
-    best_runs,
-    choose_metric,
-    choose_param,
-    label,
-    lower_is_better,
-    markdown_table,
-    summary,
-)
+from ...best_run import direction
+from .compare_table import best_ids, choose_metric, choose_param, label, markdown_table, summary
 from .plots import PlotSpec, Point, draw
 
 if TYPE_CHECKING:
@@ -73,7 +66,7 @@ def plot_file(folder: Path, runs: list[RunInfo], metric: str, param: str | None)
 def plot_spec(
     path: Path, runs: list[RunInfo], metric: str, param: str | None, title: str
 ) -> PlotSpec:
-    best = best_runs(runs, metric)
+    best = best_ids(runs, metric)
     points = []
     for run in runs:
         value = run.metrics.get(metric)
@@ -85,8 +78,7 @@ def plot_spec(
                 best=run.run_id in best,
             )
         )
-    way = "lowest" if lower_is_better(metric) else "highest"
-    return PlotSpec(str(path), metric, points, param, title, f"best ({way})")
+    return PlotSpec(str(path), metric, points, param, title, f"best ({direction(metric)})")
 
 
 async def compare_runs(

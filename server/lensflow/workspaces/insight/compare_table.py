@@ -5,30 +5,16 @@ Pure functions over `RunInfo`s, so they are tested with known inputs and no stor
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Sequence
 
 from lensflow_protocol.errors import NotFound
 from lensflow_protocol.tracking import RunInfo
 
+from ...best_run import best_runs, direction
+
 MISSING = "—"
 BEST = "★"
 _CELL_WIDTH = 40
-# Name parts that say a metric grows with quality; anything else is taken as a loss or error.
-_HIGHER = {"acc", "accuracy", "auc", "roc", "r2", "f1", "precision", "recall", "score", "iou",
-           "dice", "map", "ndcg", "bleu", "rouge", "top1", "top5", "neg"}  # fmt: skip
-_LOWER = {"loss", "error", "err", "mse", "rmse", "mae", "mape", "nll", "perplexity", "wer", "cer"}
-
-
-def lower_is_better(metric: str) -> bool:
-    """A guess from the name: mse, loss, error → lower; accuracy, r2, f1, neg_… → higher."""
-    parts = set(re.split(r"[^a-z0-9]+", metric.lower()))
-    if "neg" in parts:  # scikit-learn's neg_mean_squared_error and kin: negated losses
-        return False
-    if parts & _LOWER:
-        return True
-    return not parts & _HIGHER
 
 
 def label(run: RunInfo) -> str:
@@ -75,15 +61,9 @@ def choose_param(runs: Sequence[RunInfo], wanted: str | None) -> str | None:
     return varying[0] if len(varying) == 1 else None
 
 
-def best_runs(runs: Sequence[RunInfo], metric: str) -> set[str]:
-    """Ids of the runs with the best finite value of `metric` (several on a tie)."""
-    values = {
-        r.run_id: r.metrics[metric] for r in runs if math.isfinite(r.metrics.get(metric, math.nan))
-    }
-    if not values:
-        return set()
-    best = min(values.values()) if lower_is_better(metric) else max(values.values())
-    return {run_id for run_id, value in values.items() if value == best}
+def best_ids(runs: Sequence[RunInfo], metric: str) -> set[str]:
+    """Ids of the best runs by `metric` (`best_run.py`: the rule hover's ★ follows too)."""
+    return {run.run_id for run in best_runs(runs, metric)}
 
 
 def number(value: float) -> str:
@@ -102,7 +82,7 @@ def _row(cells: Sequence[str]) -> str:
 def markdown_table(runs: Sequence[RunInfo], metric: str | None) -> str:
     """One column per run (in the given order); rows: run id, params, then metrics. The best
     value of `metric` is bold and starred."""
-    best = best_runs(runs, metric) if metric is not None else set()
+    best = best_ids(runs, metric) if metric is not None else set()
     lines = [
         _row(["", *(_cell(label(r)) for r in runs)]),
         _row(["---", *("---:" for _ in runs)]),
@@ -134,5 +114,4 @@ def summary(runs: Sequence[RunInfo], metric: str | None, what: str | None = None
     head = f"{len(runs)} runs" + (f" of {what}" if what else "") + ", oldest first."
     if metric is None:
         return head + " They logged no metrics."
-    way = "lowest" if lower_is_better(metric) else "highest"
-    return head + f" {BEST} marks the best {metric} ({way})."
+    return head + f" {BEST} marks the best {metric} ({direction(metric)})."
