@@ -124,7 +124,10 @@ class LocalWorkspace(MlflowWorkspace):
         return await asyncio.to_thread(self.deployments.deploy, args, model, on_state)
 
     async def invoke_endpoint(self, args: InvokeEndpointArgs) -> InvokeEndpointResult:
-        service = await asyncio.to_thread(self.deployments.service, args.service_name)
+        from .invoke_guard import checked_service
+
+        # Healthy, on a port its own process holds: else an error, and nothing sent anywhere.
+        service = await asyncio.to_thread(checked_service, self.deployments, args.service_name)
         key = None
         if service.auth_enabled:
             key = (await asyncio.to_thread(self.deployments.keys, args.service_name)).primary_key
