@@ -143,8 +143,21 @@ class ListClustersArgs(WireModel):
     pass
 
 
+class DamagedRecord(WireModel):
+    """A cluster or service whose record cannot be read: listed by name, never hiding the rest."""
+
+    name: str
+    kind: Literal["storeError"] = "storeError"
+    message: str = Field(description="What is wrong and how to fix it (usually: cleanUp it).")
+    path: str | None = Field(default=None, description="The damaged file.")
+
+
+_DAMAGED = "Records that cannot be read; every other one is listed as usual."
+
+
 class ListClustersResult(WireModel):
     clusters: list[ClusterInfo]
+    damaged: list[DamagedRecord] = Field(default_factory=list, description=_DAMAGED)
 
 
 class ListServicesArgs(WireModel):
@@ -153,6 +166,7 @@ class ListServicesArgs(WireModel):
 
 class ListServicesResult(WireModel):
     services: list[ServiceInfo]
+    damaged: list[DamagedRecord] = Field(default_factory=list, description=_DAMAGED)
 
 
 class ServiceNameArgs(WireModel):

@@ -30,10 +30,13 @@ def test_truncated_cluster_file(deployments: LocalDeployments, home: Path) -> No
     text = path.read_text()
     path.write_text(text[: len(text) // 2])
     with pytest.raises(StoreError) as err:
-        deployments.clusters()
+        deployments._cluster("broken")  # what deploying to it meets
     assert str(path) in err.value.message and ".bak" in err.value.message
     assert err.value.data()["kind"] == "storeError"
     assert path.with_name("cluster.json.bak").read_text() == text[: len(text) // 2]
+    listed = deployments.list_clusters()  # a listing names it, and lists the rest
+    assert listed.clusters == [] and [d.name for d in listed.damaged] == ["broken"]
+    assert listed.damaged[0].message == err.value.message
     # Clean-up is the way out: it still finds and stops the cluster's supervisord.
     deleted = deployments.clean_up(cluster="broken").deleted
     assert [(d.kind, d.name) for d in deleted] == [("cluster", "broken")]

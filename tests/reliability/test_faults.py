@@ -9,8 +9,11 @@ Already covered elsewhere, exactly, and not repeated here:
 - supervisord killed → its cluster and service read Failed, and cleanUp still removes both and
   every orphaned process: tests/deploy/test_deploy.py::test_supervisord_killed_under_a_service.
 - a truncated cluster.json / a service.json of the wrong shape → StoreError naming the file and
-  a .bak copy, clean-up still works: tests/deploy/test_state.py. What this file adds: over stdio,
-  and the MLflow store beside it untouched.
+  a .bak copy, clean-up still works: tests/deploy/test_state.py; damaged records listed by name
+  while the rest lists, deploys and cleans up: tests/deploy/test_records.py. What this file adds:
+  over stdio, and the MLflow store beside it untouched.
+- the server killed between adding a service's program and saving its record:
+  tests/reliability/test_interrupted_deploy.py.
 """
 
 from __future__ import annotations
@@ -136,7 +139,7 @@ def test_process_tag_checks_host_boot_and_start_time() -> None:
     assert not process_gone(None) and not process_gone("not json")
 
 
-# --- damaged state files: a clear error, a backup, and the MLflow store untouched ----------
+# --- damaged state files: listed by name, a backup, and the MLflow store untouched ---------
 TINY = """\
 import pickle, mlflow
 mlflow.log_param("alpha", 0.03)
@@ -180,11 +183,17 @@ async def test_damaged_state_files_leave_the_mlflow_store_untouched(
         if damaged == ghost:
             ghost.parent.mkdir(parents=True)
             ghost.write_text('{"name": "ghost", "port": ')
-        error = await error_of(client, command, {})
-        assert (error.code, data(error)["kind"]) == (-32008, "storeError"), command
-        assert data(error)["path"] == str(damaged)
-        assert str(damaged) in error.message and "is damaged" in error.message
-        assert Path(data(error)["backup"]).read_bytes() == damaged.read_bytes()  # the evidence
+        listed = await execute(client, command, {})
+        assert listed[command.removeprefix("lensflow.list").lower()] == [], command
+        (record,) = listed["damaged"]
+        assert (record["name"], record["kind"]) == (damaged.parent.name, "storeError"), command
+        assert record["path"] == str(damaged)
+        assert str(damaged) in record["message"] and "is damaged" in record["message"]
+        backup = damaged.with_name(damaged.name + ".bak")
+        assert backup.read_bytes() == damaged.read_bytes()  # the evidence
+    error = await error_of(client, "lensflow.getServiceKeys", {"serviceName": "ghost"})
+    assert (error.code, data(error)["kind"]) == (-32008, "storeError")
+    assert data(error)["path"] == str(ghost) and "lensflow.cleanUp" in error.message
 
     # Tracking and the registry never looked at those files: same answers, same database.
     assert await execute(client, "lensflow.listRuns", {}) == runs_before

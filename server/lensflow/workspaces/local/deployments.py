@@ -8,12 +8,10 @@ processes for their live state, so a restarted server or a second one sees the s
 from __future__ import annotations
 
 import contextlib
-import http.client
 import logging
 import subprocess
 import sys
 import time
-import xmlrpc.client
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,8 @@ from lensflow_protocol.deployment import (
     CreateClusterArgs,
     Deleted,
     DeployArgs,
+    ListClustersResult,
+    ListServicesResult,
     ServiceInfo,
     ServiceKeys,
     ServiceLogs,
@@ -38,16 +38,18 @@ from lensflow_protocol.errors import (
     Unreachable,
 )
 
-from ...processes import free_port, kill_pids, pids_with_env, tail_file
+from ...processes import free_port, tail_file
 from ..placement import refuse_attach, require_cluster
+from . import inventory
 from .capacity import Pod, admit, cluster_capacity, mebibytes, millicores
+from .cleanup import RPC_ERRORS, drop_cluster, drop_service, reap, reap_if_idle, supervisor_of
+from .inventory import Damaged
 from .state import ClusterRecord, ServiceRecord, Store, ping, socket_for
 from .supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
 WAIT_S = 60.0
-RPC_ERRORS = (OSError, xmlrpc.client.Error, http.client.HTTPException)
 
 
 @dataclass(frozen=True)
@@ -65,12 +67,7 @@ class LocalDeployments:
         self.python = python
 
     def _supervisor(self, name: str) -> Supervisor:
-        """The cluster's supervisord, found even when cluster.json is damaged or gone."""
-        folder = self.store.cluster_dir(name)
-        with contextlib.suppress(StoreError):
-            if (record := self.store.cluster(name)) is not None:
-                return Supervisor(folder, Path(record.socket))
-        return Supervisor(folder, socket_for(folder))
+        return supervisor_of(self.store, name)
 
     def _cluster(self, name: str | None) -> ClusterRecord:
         record = self.store.cluster(name := require_cluster(name, "local"))
@@ -83,6 +80,7 @@ class LocalDeployments:
         capacity = cluster_capacity(args.vm_size, args.node_count, args.cluster_purpose)
         folder = self.store.cluster_dir(args.name)
         with self.store.lock():
+            reap(self.store)  # an interrupted create's folder must not keep its name taken
             if folder.exists():
                 raise Conflict(f"A cluster named {args.name!r} exists: pick another name or "
                                "clean it up first.", name=args.name)  # fmt: skip
@@ -104,12 +102,23 @@ class LocalDeployments:
                 self.store.save(record)
         return record.info(supervisor.alive(), services=[])
 
+    def list_clusters(self) -> ListClustersResult:
+        reap_if_idle(self.store)
+        records, damaged = inventory.clusters(self.store)
+        services, damaged_services = inventory.services(self.store)
+        on: list[tuple[str | None, str]] = [(s.cluster, s.name) for s in services]
+        # A damaged service is on the cluster that runs its program: named there too.
+        on += [(d.cluster, d.name) for d in damaged_services]
+        return ListClustersResult(
+            clusters=[
+                r.info(self._supervisor(r.name).alive(), sorted(n for c, n in on if c == r.name))
+                for r in records
+            ],
+            damaged=[d.wire() for d in damaged],
+        )
+
     def clusters(self) -> list[ClusterInfo]:
-        services = self.store.all_services()
-        records = [self.store.cluster(name) for name in self.store.cluster_names()]
-        return [
-            r.info(self._supervisor(r.name).alive(), services) for r in records if r is not None
-        ]
+        return self.list_clusters().clusters
 
     def _service(self, name: str) -> ServiceRecord:
         record = self.store.service(name)
@@ -122,10 +131,10 @@ class LocalDeployments:
     ) -> ServiceInfo:
         folder = self.store.service_dir(args.service_name)
         with self.store.lock():
+            reap(self.store)  # an interrupted deploy's folder must not keep its name taken
             cluster = self._cluster(args.cluster_name)
-            if folder.exists():
-                raise Conflict(f"A service named {args.service_name!r} exists: pick another name "
-                               "or clean it up first.", name=args.service_name)  # fmt: skip
+            services, damaged = inventory.services(self.store)
+            inventory.refuse_taken(self.store, args.service_name, damaged)
             supervisor = self._supervisor(cluster.name)
             if cluster.error or not supervisor.alive():
                 raise Unreachable(f"Cluster {cluster.name} is not running: clean it up and create "
@@ -135,7 +144,8 @@ class LocalDeployments:
             nodes = cluster_capacity(
                 cluster.vm_size, cluster.node_count, cluster.cluster_purpose
             ).nodes
-            services = self.store.all_services()
+            # A damaged service's requests cannot be read: it holds no capacity (cleaning it up
+            # is the fix), but its port stays taken.
             placed = [
                 Pod(node, millicores(s.cpu_cores), mebibytes(s.memory_gb))
                 for s in services if s.cluster == cluster.name for node in s.placement
@@ -145,7 +155,8 @@ class LocalDeployments:
                 name=args.service_name, cluster=cluster.name, model_name=model.name,
                 model_version=model.version, model_framework=model.framework,
                 model_path=str(folder / "model" / model.path.name),
-                port=free_port({s.port for s in services}), auth_enabled=args.auth_enabled,
+                port=free_port({s.port for s in services} | {d.port for d in damaged if d.port}),
+                auth_enabled=args.auth_enabled,
                 cpu_cores=args.cpu_cores, memory_gb=args.memory_gb, replicas=args.replicas,
                 placement=placement, script=model.script,
             )  # fmt: skip
@@ -154,7 +165,7 @@ class LocalDeployments:
                 supervisor.add_program(self.store.program(record, self.python))
                 self.store.save(record)
             except BaseException as exc:
-                self._drop_service(args.service_name)
+                drop_service(self.store, args.service_name)
                 if isinstance(exc, LensflowError) or not isinstance(exc, Exception):
                     raise
                 raise StoreError(f"Could not start service {args.service_name}: {exc}") from exc
@@ -221,21 +232,41 @@ class LocalDeployments:
             if record is not None and not record.healthy_once:
                 self.store.save(record.model_copy(update={"healthy_once": True}))
 
-    def _describe(self, records: list[ServiceRecord]) -> list[ServiceInfo]:
+    def _describe(self, records: list[ServiceRecord]) -> tuple[list[ServiceInfo], list[Damaged]]:
+        """Each record's live state; one whose files cannot be read (keys.json) is damaged."""
         alive: dict[str, bool] = {}
+        described: list[ServiceInfo] = []
+        damaged: list[Damaged] = []
         for record in records:
             if record.cluster not in alive:
-                found = self.store.cluster(record.cluster) is not None
+                # A damaged cluster.json still has its supervisord: ask that.
+                found = self.store.cluster_dir(record.cluster).is_dir()
                 alive[record.cluster] = found and self._supervisor(record.cluster).alive()
-        return [r.info(*self._live(r, alive[r.cluster])) for r in records]
+            try:
+                described.append(record.info(*self._live(record, alive[record.cluster])))
+            except StoreError as exc:
+                damaged.append(Damaged(record.name, exc, record.cluster, record.port))
+        return described, damaged
+
+    def list_services(self, cluster: str | None = None) -> ListServicesResult:
+        reap_if_idle(self.store)
+        records, damaged = inventory.services(self.store)
+        described, unreadable = self._describe([r for r in records if cluster in (None, r.cluster)])
+        # A damaged service whose cluster is unknown might be on any: listed with each.
+        damaged = [
+            d for d in [*damaged, *unreadable] if cluster in (None, d.cluster) or not d.cluster
+        ]
+        damaged.sort(key=lambda d: d.name)
+        return ListServicesResult(services=described, damaged=[d.wire() for d in damaged])
 
     def services(self, cluster: str | None = None) -> list[ServiceInfo]:
-        return self._describe(
-            [s for s in self.store.all_services() if cluster in (None, s.cluster)]
-        )
+        return self.list_services(cluster).services
 
     def service(self, name: str) -> ServiceInfo:
-        return self._describe([self._service(name)])[0]
+        described, damaged = self._describe([self._service(name)])
+        if damaged:
+            raise damaged[0].error
+        return described[0]
 
     def keys(self, name: str) -> ServiceKeys:
         keys = self.store.keys(self._service(name).name)
@@ -251,50 +282,12 @@ class LocalDeployments:
         deleted: list[Deleted] = []
         with self.store.lock():
             if service is not None:
-                deleted += self._drop_service(service)
+                deleted += drop_service(self.store, service)
             if cluster is not None:
-                deleted += self._drop_cluster(cluster)
+                deleted += drop_cluster(self.store, cluster)
             if all:
                 for name in self.store.cluster_names():
-                    deleted += self._drop_cluster(name)
+                    deleted += drop_cluster(self.store, name)
                 for name in self.store.service_names():
-                    deleted += self._drop_service(name)
+                    deleted += drop_service(self.store, name)
         return CleanUpResult(deleted=deleted)
-
-    def _readable(self, name: str) -> ServiceRecord | None:
-        with contextlib.suppress(StoreError):
-            return self.store.service(name)
-        return None  # damaged: removed all the same, from every cluster it could be on
-
-    def _drop_service(self, name: str) -> list[Deleted]:
-        folder = self.store.service_dir(name)
-        if not self.store.valid(name) or not folder.exists():
-            return []
-        record = self._readable(name)
-        for cluster_name in [record.cluster] if record else self.store.cluster_names():
-            supervisor = self._supervisor(cluster_name)
-            try:
-                if supervisor.alive():
-                    supervisor.remove_program(name)
-            except RPC_ERRORS as exc:
-                log.warning("could not stop %s through its supervisord: %s", name, exc)
-            (supervisor.folder / "programs" / f"{name}.conf").unlink(missing_ok=True)
-        # Whatever supervisord could not stop (it was killed, or a worker was orphaned).
-        kill_pids(pids_with_env(self.store.marker(name)))
-        self.store.remove(folder)
-        log.info("service %s removed", name)
-        return [Deleted(kind="service", name=name)]
-
-    def _drop_cluster(self, name: str) -> list[Deleted]:
-        folder = self.store.cluster_dir(name)
-        if not self.store.valid(name) or not folder.exists():
-            return []
-        deleted: list[Deleted] = []
-        for service in self.store.service_names():
-            record = self._readable(service)
-            if record is not None and record.cluster == name:
-                deleted += self._drop_service(service)
-        self._supervisor(name).shutdown()
-        self.store.remove(folder)
-        log.info("cluster %s removed", name)
-        return [*deleted, Deleted(kind="cluster", name=name)]

@@ -56,9 +56,11 @@ def read_json(path: Path) -> Any:
 def damaged(path: Path, why: str) -> StoreError:
     """The error for a damaged state file, once a copy of it is kept beside it."""
     backup = path.with_name(path.name + ".bak")
-    with contextlib.suppress(OSError):
-        shutil.copy2(path, backup)  # keep the evidence before anyone rewrites or deletes it
-    log.error("state file %s is damaged (%s); copy kept in %s", path, why, backup)
+    # Listings meet a damaged file at every call: copied and logged once, not at every look.
+    if not _same(path, backup):
+        with contextlib.suppress(OSError):
+            shutil.copy2(path, backup)  # keep the evidence before anyone rewrites or deletes it
+        log.error("state file %s is damaged (%s); copy kept in %s", path, why, backup)
     return StoreError(
         f"Lensflow's state file {path} is damaged ({why}). A copy is in {backup}. Clean up "
         f"this {path.parent.parent.name[:-1]} (lensflow.cleanUp) or delete {path.parent} "
@@ -66,6 +68,13 @@ def damaged(path: Path, why: str) -> StoreError:
         path=str(path),
         backup=str(backup),
     )
+
+
+def _same(path: Path, backup: Path) -> bool:
+    try:
+        return path.read_bytes() == backup.read_bytes()
+    except OSError:
+        return False
 
 
 def runtime_dir() -> Path:

@@ -58,7 +58,8 @@ class ClusterRecord(Record):
     socket: str
     error: str | None = None
 
-    def info(self, alive: bool, services: list[ServiceRecord]) -> ClusterInfo:
+    def info(self, alive: bool, services: list[str]) -> ClusterInfo:
+        """`services`: the names of the services on this cluster."""
         error = self.error
         if error is None and not alive:
             error = (f"The supervisord of cluster {self.name} is not running (machine restarted "
@@ -67,7 +68,7 @@ class ClusterRecord(Record):
             name=self.name, state="Failed" if error else "Succeeded", vm_size=self.vm_size,
             node_count=self.node_count, cluster_purpose=self.cluster_purpose,
             cpu_cores=self.cpu_cores, memory_gb=self.memory_gb, location=self.location,
-            services=[s.name for s in services if s.cluster == self.name], error=error,
+            services=services, error=error,
         )  # fmt: skip
 
 
@@ -136,13 +137,18 @@ class Store:
         return self.services / name
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Serialises changes across threads and processes sharing this home (flock)."""
+    def lock(self, wait: bool = True) -> Iterator[bool]:
+        """Serialises changes across threads and processes sharing this home (flock). With
+        `wait` false it yields False at once, holding nothing, when someone else holds it."""
         self.home.mkdir(parents=True, exist_ok=True)
         with open(self.home / "deployments.lock", "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                yield
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -176,7 +182,8 @@ class Store:
 
     def prepare_service(self, record: ServiceRecord, source: Path) -> None:
         """The service's folder: its own copy of the model, keys, the scoring app's config.
-        The record itself is saved once the program runs: readers never see a half service."""
+        The record itself is saved once the program runs: readers never see a half service,
+        and a folder without one, seen under the lock, is an interrupted deploy's leftover."""
         folder = self.service_dir(record.name)
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         folder.chmod(0o700)  # its keys, model and log are the owner's alone, whatever the umask
@@ -221,7 +228,11 @@ class Store:
         path = self.service_dir(name) / "keys.json"
         data = read_json(path)
         if not isinstance(data, dict) or not {"primaryKey", "secondaryKey"} <= data.keys():
-            raise StoreError(f"The keys file {path} is missing or damaged: deploy again.")
+            raise StoreError(
+                f"The keys file {path} is missing or damaged: clean the service {name} up "
+                "(lensflow.cleanUp) and deploy it again.",
+                path=str(path),
+            )
         return {"primaryKey": data["primaryKey"], "secondaryKey": data["secondaryKey"]}
 
     def cluster_names(self) -> list[str]:
@@ -236,9 +247,9 @@ class Store:
             return []
         return sorted(p.name for p in folder.iterdir() if p.is_dir() and _NAME.match(p.name))
 
-    def all_services(self) -> list[ServiceRecord]:
-        records = (self.service(name) for name in self.service_names())
-        return [record for record in records if record is not None]
+    def program_conf(self, cluster: str, service: str) -> Path:
+        """The service's program in its cluster's supervisord: outlives a damaged record."""
+        return self.cluster_dir(cluster) / "programs" / f"{service}.conf"
 
     @staticmethod
     def remove(folder: Path) -> None:

@@ -146,11 +146,10 @@ class LocalWorkspace(MlflowWorkspace):
         )  # fmt: skip
 
     async def list_clusters(self) -> ListClustersResult:
-        return ListClustersResult(clusters=await asyncio.to_thread(self.deployments.clusters))
+        return await asyncio.to_thread(self.deployments.list_clusters)
 
     async def list_services(self, cluster_name: str | None) -> ListServicesResult:
-        services = await asyncio.to_thread(self.deployments.services, cluster_name)
-        return ListServicesResult(services=services)
+        return await asyncio.to_thread(self.deployments.list_services, cluster_name)
 
     async def get_service_keys(self, service_name: str) -> ServiceKeys:
         return await asyncio.to_thread(self.deployments.keys, service_name)
