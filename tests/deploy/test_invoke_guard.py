@@ -153,7 +153,10 @@ async def test_a_crashed_service_that_reads_healthy_on_a_foreign_port_gets_nothi
             time.sleep(0.005)
         os.kill(restarted, signal.SIGSTOP)
         assert local.service(SERVICE).state == "Healthy"  # what the monitor would see
-        fake.requests.clear()  # that look's own /ping went to the fake
+        # That look's own /ping went to the fake, without a key: /ping is open.
+        assert [(m, p) for m, p, _ in fake.requests] == [("GET", "/ping")]
+        assert not any("Authorization" in headers for _, _, headers in fake.requests)
+        fake.requests.clear()
         error = await refused(workspace)
         assert fake.requests == []
     finally:

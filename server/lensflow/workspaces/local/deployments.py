@@ -214,8 +214,7 @@ class LocalDeployments:
             return "Failed", f"Its cluster {record.cluster} stopped answering."
         status = str(info["statename"]) if info else "unknown to its cluster's supervisord"
         if status in ("RUNNING", "STARTING", "BACKOFF", "EXITED"):
-            key = self.store.keys(record.name)["primaryKey"] if record.auth_enabled else None
-            if ping(record.port, key):
+            if ping(record.port):
                 if not record.healthy_once:
                     self._mark_healthy(record.name)
                 return "Healthy", None

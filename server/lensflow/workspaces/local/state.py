@@ -104,11 +104,12 @@ class ServiceRecord(Record):
 R = TypeVar("R", bound=Record)
 
 
-def ping(port: int, key: str | None, timeout: float = 1.0) -> bool:
-    """Live state: True when the service answers GET /ping on 127.0.0.1 with 200."""
+def ping(port: int, timeout: float = 1.0) -> bool:
+    """Live state: True when the service answers GET /ping on 127.0.0.1 with 200. /ping is
+    open, so no key goes with it: whoever holds a crashed service's port must not get one."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", "/ping", headers={"Authorization": f"Bearer {key}"} if key else {})
+        conn.request("GET", "/ping")
         return conn.getresponse().status == 200
     except (OSError, http.client.HTTPException):
         return False

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lensflow_protocol.errors import InvalidPath, NotFound, StoreError
 
-from .interpreter import cannot_start, check_interpreter
+from ..interpreter import cannot_start, check_interpreter
 
 EXPORT_SCRIPT = Path(__file__).with_name("model_export.py")
 EXPORT_TIMEOUT_S = 120.0

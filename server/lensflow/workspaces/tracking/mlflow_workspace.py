@@ -26,8 +26,8 @@ from lensflow_protocol.tracking import (
 )
 
 from ..base import RunEvents, TrackRequest, Workspace
+from ..interpreter import cannot_start, check_interpreter
 from .events import StartedEvent
-from .interpreter import cannot_start, check_interpreter
 from .mlflow_export import export_mlflow_model
 from .runner import RunOutcome, RunRequest, run_script
 from .server_check import check_server
