@@ -2,10 +2,13 @@
 
 pygls drops messages it cannot structure (leaving a request unanswered), lets an argument that
 looks like a message take over the whole request, answers an unknown command without field
-errors, and cancels a command's request without cancelling the command. `LensflowProtocol`
-fixes each of these; the server is built with it (`protocol_cls`).
+errors, and cancels a command's request without cancelling the command. It ran requests sent
+before `initialize` (-32603: no workspace yet), where LSP says -32002, and splatted a string
+`arguments` into one argument per character. `LensflowProtocol` fixes each of these; the server
+is built with it (`protocol_cls`).
 
-LSP methods: workspace/executeCommand (an unknown command), $/cancelRequest.
+LSP methods: initialize (what comes before it), workspace/executeCommand (an unknown command,
+arguments that are no array), $/cancelRequest.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Generator
 from typing import Any
 
 from lensflow_protocol.errors import INVALID_PARAMS
+from lsprotocol.types import EXIT, INITIALIZE, WORKSPACE_EXECUTE_COMMAND, ErrorCodes
 from pygls.exceptions import (
     JsonRpcException,
     JsonRpcInvalidParams,
@@ -42,6 +46,7 @@ class LensflowProtocol(LanguageServerProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.command_tasks: dict[Any, asyncio.Task[Any]] = {}
+        self.initialize_received = False
 
     def current_request_id(self) -> Any:
         return self._ctx_msg_id.get(None)
@@ -104,11 +109,21 @@ class LensflowProtocol(LanguageServerProtocol):
             why = 'Not a JSON-RPC 2.0 message: jsonrpc must be "2.0", method a string.'
             self._refuse(msg_id, JsonRpcInvalidRequest(why), message)
             return
+        if not self.initialize_received and not _may_come_first(method, message):
+            # LSP: requests before initialize get -32002, notifications are dropped.
+            first = JsonRpcException("Send initialize first.", ErrorCodes.ServerNotInitialized)
+            self._refuse(msg_id, first, message)
+            return
+        if method == WORKSPACE_EXECUTE_COMMAND and (bad := _arguments_not_array(message)):
+            self._refuse(msg_id, bad, message)
+            return
         try:
             structured = super().structure_message({"params": None, **message})
         except JsonRpcException as exc:
             self._refuse(msg_id, self._why_not(method, exc), message)
             return
+        if method == INITIALIZE:
+            self.initialize_received = True
         super().handle_message(structured)
 
     def _why_not(self, method: str, exc: JsonRpcException) -> JsonRpcException:
@@ -134,3 +149,25 @@ class LensflowProtocol(LanguageServerProtocol):
         if error.data is not None:
             answer["data"] = error.data
         self._send_data({"jsonrpc": "2.0", "id": msg_id, "error": answer})
+
+
+def _may_come_first(method: str, message: dict[str, Any]) -> bool:
+    """The initialize request, or exit (which ends a server however far it got)."""
+    return method == EXIT or (method == INITIALIZE and "id" in message)
+
+
+JSON_TYPES = {str: "a string", dict: "an object", bool: "a boolean", int: "a number"}
+
+
+def _arguments_not_array(message: dict[str, Any]) -> JsonRpcException | None:
+    """executeCommand's `arguments` is an array or absent: cattrs took a string for a sequence
+    (one argument per character), and an object for its keys."""
+    params = message.get("params")
+    arguments = params.get("arguments") if isinstance(params, dict) else None
+    if arguments is None or isinstance(arguments, list):
+        return None
+    got = JSON_TYPES.get(type(arguments), "a number")  # float is the one type left
+    return invalid_params(
+        f"executeCommand's arguments must be an array (of one argument object), not {got}.",
+        [{"loc": ["arguments"], "msg": "expected an array", "type": "list_type"}],
+    )
