@@ -13,12 +13,14 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import REPO, SAMPLE
+from tests.reliability.test_tcp import Server
 
 EDITORS = REPO / "client-sample" / "editors"
 TRIAL_TIMEOUT_S = 180
@@ -92,11 +94,33 @@ def assert_finished(run: dict[str, Any]) -> None:
     assert "model.pkl" in run["artifacts"]
 
 
-def test_neovim_lenses_and_track_run(tmp_path: Path) -> None:
+@pytest.fixture(params=["stdio", "tcp"])
+def transport(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The trial's environment: nothing (a server over stdio), or a `lensflow --tcp` server's
+    address and token file, which the set-up reads the token from."""
+    if request.param == "stdio":
+        yield {}
+        return
+    token_file = tmp_path / "state" / "tcp-token"
+    server = Server(tmp_path, token_file, log=tmp_path / "server.log")
+    try:
+        yield {"LENSFLOW_TRIAL_TCP": f"127.0.0.1:{server.port}",
+               "LENSFLOW_TRIAL_TOKEN_FILE": str(token_file)}  # fmt: skip
+        # The editor's client was served (the trial passed), and its leaving ends the server.
+        assert server.proc.wait(30) == 0, read(server.log)[-3000:]
+        log = read(server.log)
+        assert "serving the TCP client" in log and "refused" not in log, log[-3000:]
+        assert read(token_file).strip() not in log
+    finally:
+        server.stop()
+
+
+def test_neovim_lenses_and_track_run(tmp_path: Path, transport: dict[str, str]) -> None:
     nvim = editor("nvim")
     state = tmp_path / "xdg"  # the user's own Neovim state, logs and shada stay untouched
     env = {f"XDG_{kind}_HOME": str(state / kind.lower()) for kind in ("CONFIG", "DATA", "STATE")}
     env["XDG_CACHE_HOME"] = str(state / "cache")
+    env.update(transport)
     out, _ = trial(
         [nvim, "--headless", "-i", "NONE", "-u", str(EDITORS / "neovim" / "try.lua")],
         tmp_path,
@@ -117,7 +141,7 @@ def test_neovim_lenses_and_track_run(tmp_path: Path) -> None:
     assert "FINISHED" in read(out / "messages.txt")
 
 
-def test_emacs_code_actions_lenses_and_track_run(tmp_path: Path) -> None:
+def test_emacs_code_actions_lenses_and_track_run(tmp_path: Path, transport: dict[str, str]) -> None:
     emacs = editor("emacs")
     probe = subprocess.run(
         [emacs, "--batch", "--eval", "(progn (package-initialize) (require 'eglot))"],
@@ -131,7 +155,7 @@ def test_emacs_code_actions_lenses_and_track_run(tmp_path: Path) -> None:
     out, project = trial(
         [emacs, "--batch", "-l", str(EDITORS / "emacs" / "try.el")],
         tmp_path,
-        {},
+        transport,
     )
 
     actions = read(out / "code-actions.txt").splitlines()

@@ -96,10 +96,12 @@ def _frame(message: dict[str, Any]) -> bytes:
 
 async def test_tcp_transport(project: Path) -> None:
     port = free_port()
+    token_file = project.parent / "tcp-token"  # made by the server; tests/reliability/test_tcp.py
     server = subprocess.Popen(
-        [sys.executable, "-m", "lensflow", "--tcp", f"127.0.0.1:{port}"],
+        [sys.executable, "-m", "lensflow", "--tcp", f"127.0.0.1:{port}",
+         "--token-file", str(token_file)],
         stderr=subprocess.PIPE,
-    )
+    )  # fmt: skip
     try:
         for _ in range(100):
             try:
@@ -109,7 +111,9 @@ async def test_tcp_transport(project: Path) -> None:
                 await asyncio.sleep(0.1)
         else:
             raise AssertionError("the TCP server never listened")
-        params = {"processId": None, "rootUri": project.as_uri(), "capabilities": {}}
+        token = token_file.read_text().strip()
+        params = {"processId": None, "rootUri": project.as_uri(), "capabilities": {},
+                  "initializationOptions": {"token": token}}  # fmt: skip
         writer.write(_frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}))
         await writer.drain()
         header = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)

@@ -28,6 +28,12 @@
 ;;   M-x lensflow-run-lens    (C-c l l)  run a lens of the current line
 ;;   M-x lensflow-command     (C-c l c)  any command, e.g. lensflow.listRuns with {"limit": 3}
 ;;
+;; Over TCP, to a server you started (`lensflow --tcp 127.0.0.1:2087'):
+;;   (setq lensflow-tcp '("127.0.0.1" 2087))
+;; The server serves only a client that sends its token (initializationOptions.token); it is
+;; read from `lensflow-token-file' (by default the server's: $XDG_STATE_HOME/lensflow/tcp-token,
+;; else ~/.local/state/lensflow/tcp-token).
+;;
 ;; Note: eglot manages a buffer with one server.  With Lensflow for python-mode, another Python
 ;; server (pylsp, pyright) is not started for the same buffers.
 
@@ -53,6 +59,17 @@ The Python must have Lensflow installed: point it at the virtual
 environment's python, e.g.
 \(\"/path/to/project/.venv/bin/python\" \"-m\" \"lensflow\")."
   :type '(repeat string))
+
+(defcustom lensflow-tcp nil
+  "Connect to a Lensflow server over TCP instead of starting one: (HOST PORT).
+For a server started as `lensflow --tcp 127.0.0.1:2087': (\"127.0.0.1\" 2087)."
+  :type '(choice (const nil) (list string integer)))
+
+(defcustom lensflow-token-file nil
+  "The TCP server's token file; nil: the server's default.
+That is $XDG_STATE_HOME/lensflow/tcp-token, else
+~/.local/state/lensflow/tcp-token (`lensflow --token-file' names another)."
+  :type '(choice (const nil) file))
 
 (defcustom lensflow-settings '(:workspace "local")
   "Lensflow's settings: initializationOptions and the `lensflow' section.
@@ -87,8 +104,31 @@ folder)."
 
 (defun lensflow--contact (&optional _interactive)
   "The contact `eglot-server-programs' uses, read when the server starts."
-  `(lensflow-eglot-server ,@lensflow-server-command
-                          :initializationOptions ,lensflow-settings))
+  (if lensflow-tcp
+      `(lensflow-eglot-server ,@lensflow-tcp)
+    `(lensflow-eglot-server ,@lensflow-server-command
+                            :initializationOptions ,lensflow-settings)))
+
+(defun lensflow--token ()
+  "The TCP server's token, from its token file."
+  (let* ((state (getenv "XDG_STATE_HOME"))
+         (file (or lensflow-token-file
+                   (expand-file-name "lensflow/tcp-token"
+                                     (if (and state (file-name-absolute-p state))
+                                         state
+                                       "~/.local/state")))))
+    (unless (file-readable-p file)
+      (error "Lensflow: no token file %s: start the server (lensflow --tcp ...) first" file))
+    (with-temp-buffer
+      (insert-file-contents file)
+      (string-trim (buffer-string)))))
+
+;; eglot's TCP contact takes no :initializationOptions: they come from here, with the token
+;; (in initialize only; the `lensflow' settings section below goes without it).
+(cl-defmethod eglot-initialization-options ((_server lensflow-eglot-server))
+  (if lensflow-tcp
+      (append (list :token (lensflow--token)) lensflow-settings)
+    lensflow-settings))
 
 (add-to-list 'eglot-server-programs (cons lensflow-major-modes #'lensflow--contact))
 

@@ -35,6 +35,13 @@
 (setq lensflow-server-command (list (or (getenv "LENSFLOW_PYTHON") "python3") "-m" "lensflow"))
 (defvar try-home (expand-file-name ".lensflow-emacs" (file-name-directory try-script)))
 (setq lensflow-settings (list :workspace "local" :home try-home))
+;; LENSFLOW_TRIAL_TCP=127.0.0.1:PORT: a server started with `--tcp' (and
+;; LENSFLOW_TRIAL_TOKEN_FILE, its --token-file), instead of one over stdio.
+(let ((tcp (getenv "LENSFLOW_TRIAL_TCP")))
+  (when tcp
+    (string-match "\\`\\(.*\\):\\([0-9]+\\)\\'" tcp)
+    (setq lensflow-tcp (list (match-string 1 tcp) (string-to-number (match-string 2 tcp))))
+    (setq lensflow-token-file (getenv "LENSFLOW_TRIAL_TOKEN_FILE"))))
 (load (expand-file-name "lensflow.el" (file-name-directory load-file-name)) nil t)
 (add-hook 'python-mode-hook #'eglot-ensure)
 

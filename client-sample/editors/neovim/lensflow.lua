@@ -16,6 +16,13 @@
 -- project's .venv): the default "python3" works only if Lensflow is on that interpreter.
 -- `{ '/path/to/venv/bin/lensflow' }` (the console script) works as well.
 --
+-- Over TCP, to a server you started (`lensflow --tcp 127.0.0.1:2087`), instead of `cmd`:
+--       tcp = { host = '127.0.0.1', port = 2087 }   -- token_file = '...' if not the default
+-- The server serves only a client that sends its token (initializationOptions.token): it is
+-- read from the server's token file, by default $XDG_STATE_HOME/lensflow/tcp-token, else
+-- ~/.local/state/lensflow/tcp-token. 0.8+ connects with vim.lsp.rpc.connect; 0.7, which
+-- cannot, through a small Python relay (tcp.python, default 'python3').
+--
 -- What you get in Python buffers:
 --   * code lenses as virtual text at the end of the `with mlflow.start_run():` line
 --     ("▶ Track run | Last run: ✓ FINISHED · mse=3424.86 · just now"), refreshed on
@@ -32,6 +39,8 @@ M.defaults = {
   name = 'lensflow',
   -- The server: `python -m lensflow`, speaking LSP over stdio.
   cmd = { 'python3', '-m', 'lensflow' },
+  -- Or LSP over TCP, with the server's token: { host = '127.0.0.1', port = 2087 } (see above).
+  tcp = nil,
   filetypes = { 'python' },
   -- initializationOptions (see ARCHITECTURE.md, "Settings"): workspace = "local" keeps
   -- runs in <root>/.lensflow; or the path of an Azure ML config.json.
@@ -264,13 +273,70 @@ end
 
 local clients_by_root = {} -- 0.7 only: one server per root
 
-local function client_config(root)
+-- 0.7 has no vim.lsp.rpc.connect: its client talks to a process, so this one relays stdio to
+-- the socket (and ends when the server closes it).
+local RELAY = [[
+import socket, sys, threading
+conn = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+def up():
+    while data := sys.stdin.buffer.read1(65536):
+        conn.sendall(data)
+    conn.shutdown(socket.SHUT_WR)
+threading.Thread(target=up, daemon=True).start()
+while data := conn.recv(65536):
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+]]
+
+function M.token_file()
+  local tcp = M.config.tcp or {}
+  if tcp.token_file then
+    return vim.fn.expand(tcp.token_file)
+  end
+  local state = os.getenv('XDG_STATE_HOME')
+  if not state or state:sub(1, 1) ~= '/' then
+    state = vim.fn.expand('~/.local/state')
+  end
+  return state .. '/lensflow/tcp-token'
+end
+
+local function read_token()
+  local path = M.token_file()
+  local file = io.open(path, 'r')
+  if not file then
+    return nil, 'no token file ' .. path .. ': start the server (lensflow --tcp ...) first'
+  end
+  local token = vim.trim(file:read('*a') or '')
+  file:close()
+  return token
+end
+
+-- The transport, and the initializationOptions (the token in them over TCP). Nil and why
+-- when the token cannot be read.
+local function connection()
+  local tcp = M.config.tcp
+  if not tcp then
+    return M.config.cmd, M.config.init_options
+  end
+  local token, why = read_token()
+  if not token then
+    return nil, why
+  end
+  -- The token goes in initialize only: `settings` (didChangeConfiguration) stays without it.
+  local options = vim.tbl_extend('force', M.config.init_options, { token = token })
+  if vim.lsp.rpc.connect then
+    return vim.lsp.rpc.connect(tcp.host or '127.0.0.1', tcp.port), options
+  end
+  return { tcp.python or 'python3', '-c', RELAY, tcp.host or '127.0.0.1', tostring(tcp.port) }, options
+end
+
+local function client_config(root, cmd, init_options)
   return {
     name = M.config.name,
-    cmd = M.config.cmd,
+    cmd = cmd,
     root_dir = root,
     workspace_folders = { { uri = vim.uri_from_fname(root), name = vim.fn.fnamemodify(root, ':t') } },
-    init_options = M.config.init_options,
+    init_options = init_options,
     -- The same settings again, for clients that send workspace/didChangeConfiguration:
     -- an empty `settings` there would reset the initialization options to the defaults.
     settings = { lensflow = M.config.init_options },
@@ -296,13 +362,18 @@ function M.attach(bufnr)
     return nil
   end
   local root = find_root(path)
+  local cmd, init_options = connection()
+  if not cmd then
+    vim.notify('Lensflow: ' .. init_options, vim.log.levels.ERROR)
+    return nil
+  end
   local client_id
   if vim.lsp.start then -- 0.8+: reuses a client of the same name and root
-    client_id = vim.lsp.start(client_config(root), { bufnr = bufnr })
+    client_id = vim.lsp.start(client_config(root, cmd, init_options), { bufnr = bufnr })
   else -- 0.7
     client_id = clients_by_root[root]
     if not client_id or not vim.lsp.get_client_by_id(client_id) then
-      client_id = vim.lsp.start_client(client_config(root))
+      client_id = vim.lsp.start_client(client_config(root, cmd, init_options))
       clients_by_root[root] = client_id
     end
     if client_id then
@@ -310,7 +381,9 @@ function M.attach(bufnr)
     end
   end
   if not client_id then
-    vim.notify('Lensflow: could not start ' .. table.concat(M.config.cmd, ' '), vim.log.levels.ERROR)
+    local how = M.config.tcp and ('connect to port ' .. tostring(M.config.tcp.port))
+      or ('start ' .. table.concat(M.config.cmd, ' '))
+    vim.notify('Lensflow: could not ' .. how, vim.log.levels.ERROR)
     return nil
   end
   vim.api.nvim_buf_set_var(bufnr, 'lensflow_client_id', client_id)

@@ -22,8 +22,16 @@ local function write(name, lines)
   vim.fn.writefile(lines, out .. '/' .. name)
 end
 
--- What a user's init.lua would hold.
-vim.g.lensflow = { cmd = { python, '-m', 'lensflow' } }
+-- What a user's init.lua would hold. LENSFLOW_TRIAL_TCP=127.0.0.1:PORT: a server started
+-- with `--tcp` (and LENSFLOW_TRIAL_TOKEN_FILE, its --token-file), instead of one over stdio.
+local tcp = os.getenv('LENSFLOW_TRIAL_TCP')
+if tcp then
+  local host, port = tcp:match('^(.*):(%d+)$')
+  vim.g.lensflow = { tcp = { host = host, port = tonumber(port), python = python,
+    token_file = os.getenv('LENSFLOW_TRIAL_TOKEN_FILE') } }
+else
+  vim.g.lensflow = { cmd = { python, '-m', 'lensflow' } }
+end
 dofile(here .. '/lensflow.lua')
 local lensflow = _G.Lensflow
 
