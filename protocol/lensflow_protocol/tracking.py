@@ -33,7 +33,12 @@ class TrackRunArgs(WireModel):
     )
     args: list[ShortText] = Field(default_factory=list, max_length=256)
     env: dict[Annotated[EnvName, Field(min_length=1, max_length=256)], ShortText] = Field(
-        default_factory=dict, max_length=256
+        default_factory=dict,
+        max_length=256,
+        # EnvName's "=" rule, said in the schema too (a validator alone leaves it out).
+        json_schema_extra={
+            "propertyNames": {"minLength": 1, "maxLength": 256, "pattern": "^[^=]+$"}
+        },
     )
     run_name: Name | None = None
 
