@@ -246,3 +246,21 @@ def test_the_client_with_the_token_is_served_end_to_end(server: Server, root: Pa
     log = server.log.read_text()
     assert token not in log, "the token was logged"
     assert "refused a TCP client" in log
+
+
+def test_broken_frames_after_the_token_are_skipped_as_over_stdio(
+    server: Server, root: Path
+) -> None:
+    # After the greeting the session read with pygls's own loop: a frame announcing 100 GB,
+    # garbage glued before a header, or a 100 KB line went unguarded (stdio has FrameReader).
+    client = server.connect()
+    client.request(1, "initialize", initialize(root, token=token_of(root))["params"])
+    client.send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+    params = {"command": "lensflow.getWorkspace", "arguments": []}
+    client.sock.sendall(b"Content-Length: 100000000000\r\n\r\n{}")
+    client.sock.sendall(b"x" * 100_000 + b"\r\n")
+    client.sock.sendall(b"garbage" + message_frame(request(2, "workspace/executeCommand", params)))
+    answer = client.answer(2)
+    assert answer["result"]["kind"] == "local"
+    assert server.proc.poll() is None
+    client.close()

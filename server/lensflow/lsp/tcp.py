@@ -22,6 +22,7 @@ from lsprotocol.types import ErrorCodes
 from pygls.io_ import run_async
 
 from .tcp_token import token_matches
+from .transport import AsyncFrameReader
 
 if TYPE_CHECKING:
     from ..server import LensflowServer
@@ -168,7 +169,7 @@ class _Listener:
             protocol.handle_message(initialize)
             await run_async(
                 stop_event=self.stop,
-                reader=reader,
+                reader=AsyncFrameReader(reader),  # broken frames, as over stdio
                 protocol=protocol,
                 logger=logging.getLogger("pygls.io_"),  # a line per message: pygls's level
                 error_handler=self.server.report_server_error,
