@@ -45,7 +45,7 @@ from .capacity import Pod, admit, cluster_capacity, mebibytes, millicores
 from .cleanup import RPC_ERRORS, drop_cluster, drop_service, reap, reap_if_idle, supervisor_of
 from .inventory import Damaged
 from .state import ClusterRecord, ServiceRecord, Store, ping, socket_for
-from .supervisor import Supervisor
+from .supervisor import UP_STATES, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,7 @@ class LocalDeployments:
         except RPC_ERRORS:
             return "Failed", f"Its cluster {record.cluster} stopped answering."
         status = str(info["statename"]) if info else "unknown to its cluster's supervisord"
-        if status in ("RUNNING", "STARTING", "BACKOFF", "EXITED"):
+        if status in UP_STATES:
             if ping(record.port):
                 if not record.healthy_once:
                     self._mark_healthy(record.name)
@@ -242,6 +242,8 @@ class LocalDeployments:
                 found = self.store.cluster_dir(record.cluster).is_dir()
                 alive[record.cluster] = found and self._supervisor(record.cluster).alive()
             try:
+                if record.auth_enabled:
+                    self.store.keys(record.name)  # keys it cannot hand out: damaged, said so
                 described.append(record.info(*self._live(record, alive[record.cluster])))
             except StoreError as exc:
                 damaged.append(Damaged(record.name, exc, record.cluster, record.port))

@@ -8,21 +8,19 @@ state's /ping included), and then the live state: only a Healthy service is call
 
 from __future__ import annotations
 
-import http.client
-import xmlrpc.client
 from typing import TYPE_CHECKING
 
 from lensflow_protocol.deployment import ServiceInfo, ServiceState
 from lensflow_protocol.errors import Conflict, NotFound, Unreachable
 
+from .cleanup import RPC_ERRORS, supervisor_of
 from .port_owner import describe_holder, holder
+from .supervisor import UP_STATES
 
 if TYPE_CHECKING:
     from .deployments import LocalDeployments
     from .state import ServiceRecord
 
-_RPC_ERRORS = (OSError, xmlrpc.client.Error, http.client.HTTPException)
-_UP = ("RUNNING", "STARTING", "BACKOFF", "EXITED")  # supervisord is running it, or will again
 _LOGS = "Its log tells why: lensflow.getServiceLogs."
 
 
@@ -71,8 +69,8 @@ def _program(deployments: LocalDeployments, record: ServiceRecord) -> tuple[int,
     """(pid, statename, what supervisord says of the program, in words); pid 0 when the
     program has no process, statename "" when supervisord does not know it or does not answer."""
     try:
-        info = deployments._supervisor(record.cluster).info(record.name)
-    except _RPC_ERRORS:
+        info = supervisor_of(deployments.store, record.cluster).info(record.name)
+    except RPC_ERRORS:
         return 0, "", f"its cluster {record.cluster}'s supervisord does not answer"
     if info is None:
         return 0, "", f"unknown to its cluster {record.cluster}'s supervisord"
@@ -82,6 +80,6 @@ def _program(deployments: LocalDeployments, record: ServiceRecord) -> tuple[int,
 
 def _state(record: ServiceRecord, statename: str) -> ServiceState:
     """The state listServices would show, told without a /ping (the port may not be its own)."""
-    if statename in _UP:
+    if statename in UP_STATES:
         return "Unhealthy" if record.healthy_once else "Transitioning"
     return "Failed"

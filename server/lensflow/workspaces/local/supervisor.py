@@ -30,6 +30,8 @@ from lensflow.processes import kill_pids, pid_alive, pids_with_env, tail_file, w
 
 log = logging.getLogger(__name__)
 
+UP_STATES = ("RUNNING", "STARTING", "BACKOFF", "EXITED")
+"""supervisord's states of a program it runs, or will run again (autorestart)."""
 _SAFE_ARG = re.compile(r"^[A-Za-z0-9_@+=:,./-]+$")
 
 
