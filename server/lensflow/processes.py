@@ -4,6 +4,7 @@
   `kill_all`, run at exit, that SIGKILLs every group still registered, whoever started it.
 - Signal escalation: SIGTERM, a grace, then SIGKILL, for a process group (`stop_group`,
   async: it runs on the server's loop) and for a list of pids (`kill_pids`, blocking).
+- For a group whose leader adopts orphans (`process_tree.py`), its leader's whole tree too.
 - The /proc helpers that tell what is still running, `tail_file` and `free_port`.
 
 Standard library only, and no asyncio at import: the supervisord launcher
@@ -23,22 +24,25 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
+from .process_tree import KILL_WAIT_S, kill_descendants
+from .process_tree import stat_fields as _stat
+
 log = logging.getLogger(__name__)
 
-KILL_WAIT_S = 2.0  # how long SIGKILL gets to take effect before survivors are reported
+# pgid → for a tree (its leader adopts orphans), the leader's start time, which tells it from a
+# process that reuses its pid; None for a group alone.
+_LIVE_GROUPS: dict[int, int | None] = {}
 
-_LIVE_GROUPS: set[int] = set()
 
-
-def register_group(pgid: int) -> None:
+def register_group(pgid: int, tree: bool = False) -> None:
     """Records a process group the server started: `kill_all` ends it at exit unless it is
-    unregistered first."""
+    unregistered first. `tree`: its leader adopts orphans, and every descendant ends too."""
     kill_at_exit()
-    _LIVE_GROUPS.add(pgid)
+    _LIVE_GROUPS[pgid] = _started_at(pgid) if tree else None
 
 
 def unregister_group(pgid: int) -> None:
-    _LIVE_GROUPS.discard(pgid)
+    _LIVE_GROUPS.pop(pgid, None)
 
 
 @functools.cache
@@ -51,7 +55,10 @@ def kill_at_exit() -> None:
 def kill_all() -> None:
     """Last resort at exit, with no loop left to wait on: SIGKILL every registered group, so no
     process the server started outlives it unasked."""
-    for pgid in list(_LIVE_GROUPS):
+    for pgid, start in list(_LIVE_GROUPS.items()):
+        # Descendants first, while the leader still holds the orphans of those that die.
+        if start is not None and _started_at(pgid) == start:
+            kill_descendants(pgid)
         signal_group(pgid, signal.SIGKILL)
     _LIVE_GROUPS.clear()
 
@@ -63,10 +70,12 @@ def signal_group(pgid: int, sig: int) -> None:
 
 
 async def stop_group(
-    pgid: int, grace: float, stopped: Callable[[], bool] | None = None
+    pgid: int, grace: float, stopped: Callable[[], bool] | None = None, tree: bool = False
 ) -> list[int]:
     """SIGTERM the group; once `stopped()` is true (by default: no member is left) or after
-    `grace` seconds, SIGKILL whatever is left of it. Returns the pids that survived SIGKILL."""
+    `grace` seconds, SIGKILL whatever is left of it. Returns the pids that survived SIGKILL.
+    `tree`: the leader adopts orphans; a leader still running when the grace is over has its
+    descendants (in any group or session) killed before it."""
     import asyncio  # here, not at the top: the launcher that imports this module starts fast
 
     def gone() -> bool:
@@ -81,6 +90,8 @@ async def stop_group(
     signal_group(pgid, signal.SIGTERM)
     if not await until(stopped or gone, grace):
         log.info("process group %d still ran %.0f s after SIGTERM: SIGKILL", pgid, grace)
+        if tree:
+            await asyncio.to_thread(kill_descendants, pgid)
     # Always: a leader that obeyed may leave children behind in its group.
     signal_group(pgid, signal.SIGKILL)
     await until(gone, KILL_WAIT_S)
@@ -98,12 +109,6 @@ def kill_pids(pids: Sequence[int], grace: float = 3.0) -> None:
     log.warning("processes %s survived SIGKILL", [p for p in pids if pid_alive(p)])
 
 
-def _stat(proc: Path) -> list[str]:
-    """The fields of /proc/<pid>/stat after the command name (which may hold spaces and
-    parentheses): state first, then ppid, pgrp, …"""
-    return (proc / "stat").read_text(errors="replace").rsplit(")", 1)[-1].split()
-
-
 def started_at(pid: int) -> int | None:
     """The process's start time in clock ticks since boot (stat field 22), which tells a
     reused pid from the one that was; None when no such process runs. Raises OSError
@@ -113,6 +118,13 @@ def started_at(pid: int) -> int | None:
     except FileNotFoundError:
         return None
     return None if fields[0] in ("Z", "X") else int(fields[19])
+
+
+def _started_at(pid: int) -> int | None:
+    try:
+        return started_at(pid)
+    except OSError:
+        return None
 
 
 def boot_id() -> str:

@@ -25,7 +25,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import threading
 import traceback
 from typing import Any, TextIO
 
@@ -34,62 +33,20 @@ class _Terminated(BaseException):
     """Raised in the script's thread on SIGTERM, so `with mlflow.start_run()` unwinds."""
 
 
-class _Tee:
-    """Copies fd 1 and 2 to a log file while passing them on, so subprocesses are captured too."""
-
-    def __init__(self, path: str) -> None:
-        self._file = open(path, "wb")  # noqa: SIM115 - closed in close()
-        self._lock = threading.Lock()
-        self._saved: dict[int, int] = {}
-        self._threads: list[threading.Thread] = []
-        for fd in (1, 2):
-            read_end, write_end = os.pipe()
-            self._saved[fd] = os.dup(fd)
-            os.dup2(write_end, fd)
-            os.close(write_end)
-            thread = threading.Thread(target=self._pump, args=(read_end, self._saved[fd]))
-            thread.daemon = True
-            thread.start()
-            self._threads.append(thread)
-
-    def _pump(self, read_end: int, out: int) -> None:
-        passing = True
-        while chunk := os.read(read_end, 65536):
-            view = memoryview(chunk)
-            while passing and view:
-                try:
-                    view = view[os.write(out, view) :]
-                except OSError:  # the server is gone; keep the log whole all the same
-                    passing = False
-            with self._lock:
-                self._file.write(chunk)
-        os.close(read_end)
-
-    def close(self) -> None:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
-        for fd, saved in self._saved.items():
-            os.dup2(saved, fd)  # drops our pipe's write end: the pump sees EOF
-        for thread in self._threads:
-            # A daemon the script left behind may hold the pipe open; don't wait on it forever.
-            thread.join(timeout=2)
-        with self._lock:
-            self._file.close()
-
-
 def _on_sigterm(signum: int, frame: Any) -> None:
     raise _Terminated()
 
 
-def _die_with_parent() -> None:
-    """Linux: SIGTERM us when the server dies (even by -9), so the run ends KILLED, not orphaned."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
+def _load(relative: str) -> Any:
+    """A stdlib-only file of Lensflow's, by its path from this one: the package is not here."""
+    from importlib.util import module_from_spec, spec_from_file_location
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), relative)
+    spec = spec_from_file_location(f"_lensflow_{os.path.basename(path)[:-3]}", path)
+    assert spec is not None and spec.loader is not None
+    module = module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _process_tag() -> dict[str, str]:
@@ -180,15 +137,8 @@ def _pin_experiment(mlflow: Any, name: str, pinned_id: str) -> None:
 
 def _run_notebook(script: str, work_dir: str, experiment: tuple[str, str]) -> tuple[str, int]:
     """A notebook's cells, in a kernel of this interpreter (`run_notebook.py`, beside us)."""
-    from importlib.util import module_from_spec, spec_from_file_location
-
     here = os.path.abspath(__file__)
-    spec = spec_from_file_location(
-        "_lensflow_run_notebook", os.path.join(os.path.dirname(here), "run_notebook.py")
-    )
-    assert spec is not None and spec.loader is not None
-    module = module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load("run_notebook.py")
     # The kernel inherits these: its own start_run() resumes our run, in our experiment.
     os.environ["MLFLOW_EXPERIMENT_ID"] = experiment[1]
     status, code = module.run(script, work_dir, here, experiment)
@@ -235,7 +185,9 @@ def main() -> int:
     run_name = os.environ.pop("LENSFLOW_RUN_NAME", None) or None
     script_tag = os.environ.pop("LENSFLOW_SCRIPT", script)
     signal.signal(signal.SIGTERM, _on_sigterm)
-    _die_with_parent()
+    tree = _load(os.path.join("..", "..", "process_tree.py"))
+    tree.die_with_parent()  # the server died, even by -9: the run ends KILLED, not orphaned
+    tree.adopt_orphans()  # what the script starts stays our descendant, whatever its session
 
     try:
         import mlflow
@@ -276,14 +228,16 @@ def main() -> int:
 
     log_dir = tempfile.mkdtemp(prefix="lensflow-run-")
     log_path = os.path.join(log_dir, "std_log.txt")
-    tee = _Tee(log_path)
+    tee = _load("run_tee.py").Tee(log_path)
     status, exit_code = _run_script(script, args, log_dir, (experiment_name, experiment_id))
     # Finishing must not be cut short by a second SIGTERM; the server's SIGKILL still can.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    if status == "KILLED" and os.getpgid(0) == os.getpid():
-        # Cancelled, or the server died: what the script started ends with it (we ignore it now).
+    # A run leaves nothing running, ended or cancelled: what the script started ends with it, in
+    # our group (we ignore SIGTERM now) and in sessions of its own (adopted: our descendants).
+    if os.getpgid(0) == os.getpid():
         with contextlib.suppress(OSError):
             os.killpg(0, signal.SIGTERM)
+    tree.end_descendants(os.getpid(), grace=1.0)
     tee.close()
 
     if mlflow.active_run() is not None:

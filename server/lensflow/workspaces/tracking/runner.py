@@ -2,6 +2,8 @@
 
 Domain code: it knows processes and pipes, not LSP. Output goes to a callback as it arrives;
 a cancel event kills the script's whole process group (SIGTERM, then SIGKILL after a grace).
+The bootstrap adopts orphans (`process_tree.py`): a process the script started in a session of
+its own is still its descendant, and is killed with the rest.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ...process_tree import kill_descendants
 from ...processes import register_group, signal_group, stop_group, unregister_group
 from .events import EndedEvent, StartedEvent, parse
 
@@ -146,13 +149,15 @@ async def run_script(
         _pump(proc.stderr, "stderr", on_output, keeper),
         _read_control(read_fd, outcome, on_started),
     )
-    register_group(proc.pid)  # killed at exit if the server goes first
+    register_group(proc.pid, tree=True)  # killed at exit if the server goes first
     exited = asyncio.ensure_future(proc.wait())
     cancelled = asyncio.ensure_future(cancel.wait())
     try:
         await asyncio.wait({exited, cancelled}, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
-        # Our caller is going away (server exit): the script must not run on unwatched.
+        # Our caller is going away (server exit): the script must not run on unwatched. The
+        # descendants first, while the bootstrap holds the orphans of those that die.
+        kill_descendants(proc.pid)
         signal_group(proc.pid, signal.SIGKILL)
         unregister_group(proc.pid)
         readers.cancel()
@@ -160,9 +165,10 @@ async def run_script(
     if not exited.done():
         outcome.cancelled = True
         log.info("cancelling run: SIGTERM to process group %d", proc.pid)
-        # The bootstrap's exit ends the grace: it ends the MLflow run, then what the script left
-        # behind in the group gets SIGKILL.
-        await stop_group(proc.pid, GRACE_S, stopped=exited.done)
+        # The bootstrap's exit ends the grace: it ends what the script started and the MLflow
+        # run; what is left in the group gets SIGKILL, and if the bootstrap is still running
+        # then, its descendants in other sessions too.
+        await stop_group(proc.pid, GRACE_S, stopped=exited.done, tree=True)
         await exited
     cancelled.cancel()
     unregister_group(proc.pid)
