@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...process_tree import descendants
 from .listeners import listening
 
 
@@ -32,26 +33,6 @@ def sockets_of(pid: int) -> set[int]:
         if target.startswith("socket:["):
             inodes.add(int(target[8:-1]))
     return inodes
-
-
-def descendants(root: int) -> list[int]:
-    """Processes below `root` (uvicorn's workers), by the parent pid of every process."""
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as stat:
-                ppid = int(stat.read().rsplit(b")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, below = [], [root]
-    while below:
-        kids = children.get(below.pop(), [])
-        found += kids
-        below += kids
-    return found
 
 
 @dataclass(frozen=True)
