@@ -67,13 +67,3 @@ async def test_no_answer_is_unreachable_within_the_timeout() -> None:
 )  # fmt: skip
 async def test_stores_that_are_no_server_are_not_checked(uri: str) -> None:
     await check_server(uri)
-
-
-async def test_a_proxy_in_between_is_left_to_judge(monkeypatch: pytest.MonkeyPatch) -> None:
-    port = closed_port()
-    monkeypatch.setenv("http_proxy", "http://proxy.example:3128")
-    monkeypatch.setenv("no_proxy", "")
-    await check_server(f"http://127.0.0.1:{port}")  # only the proxy knows: no verdict here
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
-    with pytest.raises(Unreachable):
-        await check_server(f"http://127.0.0.1:{port}")
