@@ -54,6 +54,11 @@ async def test_a_stopped_server_behind_a_proxy_is_unreachable_within_seconds(
         assert url in str(down) and "502" in str(down), str(down)
         assert f"HEAD {url}/" in proxy.seen
         assert notes(client, "lensflow/runOutput") == []  # the script never ran
+        # A query meets the proxy's 502s too: unreachable, not a store failure.
+        began = time.monotonic()
+        listed = await asyncio.wait_for(error_of(client, "lensflow.listRuns", {}), timeout=60)
+        assert listed.data is not None and listed.data["kind"] == "unreachable", str(listed)
+        assert time.monotonic() - began < 30
     finally:
         await close(client)
 

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -51,30 +52,51 @@ def proxy() -> Iterator[ForwardingProxy]:
         yield running
 
 
+Environ = Callable[[dict[str, str]], None]
+
+
+@pytest.fixture
+def environ(monkeypatch: pytest.MonkeyPatch) -> Environ:
+    """Sets this process's proxy variables to exactly `env` (the check reads the environment)."""
+
+    def use(env: dict[str, str]) -> None:
+        for name in list(os.environ):
+            if name.lower().endswith("_proxy"):
+                monkeypatch.delenv(name)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+
+    return use
+
+
 def via(proxy: str, **more: str) -> dict[str, str]:
     return {"http_proxy": proxy, "https_proxy": proxy, "no_proxy": "", **more}
 
 
 async def test_a_stopped_server_behind_a_proxy_is_unreachable_at_once(
-    proxy: ForwardingProxy,
+    proxy: ForwardingProxy, environ: Environ
 ) -> None:
     port = closed_port()
     began = time.monotonic()
     with pytest.raises(Unreachable) as raised:
-        await check_server(f"http://127.0.0.1:{port}", env=via(proxy.url))
+        environ(via(proxy.url))
+        await check_server(f"http://127.0.0.1:{port}")
     assert time.monotonic() - began < 2.0
     assert f"the proxy {proxy.url} answered 502" in str(raised.value), str(raised.value)
     assert proxy.seen == [f"HEAD http://127.0.0.1:{port}/"]
 
 
-async def test_a_running_server_behind_a_proxy_passes_through_it(proxy: ForwardingProxy) -> None:
+async def test_a_running_server_behind_a_proxy_passes_through_it(
+    proxy: ForwardingProxy, environ: Environ
+) -> None:
     with web_server() as port:
-        await check_server(f"http://127.0.0.1:{port}/mlflow?x=1", env=via(proxy.url))
+        environ(via(proxy.url))
+        await check_server(f"http://127.0.0.1:{port}/mlflow?x=1")
     assert proxy.seen == [f"HEAD http://127.0.0.1:{port}/mlflow?x=1"]
 
 
 async def test_the_server_environment_is_the_default(
-    proxy: ForwardingProxy, monkeypatch: pytest.MonkeyPatch
+    proxy: ForwardingProxy, monkeypatch: pytest.MonkeyPatch, environ: Environ
 ) -> None:
     for name in ("no_proxy", "NO_PROXY", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
@@ -84,62 +106,72 @@ async def test_the_server_environment_is_the_default(
     assert len(proxy.seen) == 1
 
 
-async def test_https_goes_by_connect(proxy: ForwardingProxy) -> None:
+async def test_https_goes_by_connect(proxy: ForwardingProxy, environ: Environ) -> None:
     port = closed_port()
     with pytest.raises(Unreachable, match="answered 502"):
-        await check_server(f"https://127.0.0.1:{port}", env=via(proxy.url))
+        environ(via(proxy.url))
+        await check_server(f"https://127.0.0.1:{port}")
     with socket.socket() as listening:
         listening.bind(("127.0.0.1", 0))
         listening.listen()
         up = listening.getsockname()[1]
-        await check_server(f"https://user:pw@127.0.0.1:{up}/", env=via(proxy.url))
+        environ(via(proxy.url))
+        await check_server(f"https://user:pw@127.0.0.1:{up}/")
     assert proxy.seen == [f"CONNECT 127.0.0.1:{port}", f"CONNECT 127.0.0.1:{up}"]
 
 
-async def test_all_proxy_serves_when_the_scheme_has_none(proxy: ForwardingProxy) -> None:
+async def test_all_proxy_serves_when_the_scheme_has_none(
+    proxy: ForwardingProxy, environ: Environ
+) -> None:
     with pytest.raises(Unreachable, match="answered 502"):
-        await check_server(f"http://127.0.0.1:{closed_port()}", env={"ALL_PROXY": proxy.url})
+        environ({"ALL_PROXY": proxy.url})
+        await check_server(f"http://127.0.0.1:{closed_port()}")
     assert len(proxy.seen) == 1
 
 
-async def test_a_stopped_proxy_is_unreachable_without_its_password() -> None:
+async def test_a_stopped_proxy_is_unreachable_without_its_password(environ: Environ) -> None:
     proxy = f"http://bob:hunter2@127.0.0.1:{closed_port()}"
     began = time.monotonic()
     with pytest.raises(Unreachable) as raised:
-        await check_server("http://mlflow.example:5000", env=via(proxy))
+        environ(via(proxy))
+        await check_server("http://mlflow.example:5000")
     assert time.monotonic() - began < 2.0
     message = str(raised.value)
     assert "the proxy http://bob:***@127.0.0.1:" in message and "refused" in message.lower()
     assert "hunter2" not in message
 
 
-async def test_the_proxy_gets_its_credentials(proxy: ForwardingProxy) -> None:
+async def test_the_proxy_gets_its_credentials(proxy: ForwardingProxy, environ: Environ) -> None:
     with_user = proxy.url.replace("http://", "http://bob:p%40ss@")
     with web_server() as port:
-        await check_server(f"http://127.0.0.1:{port}", env=via(with_user))
+        environ(via(with_user))
+        await check_server(f"http://127.0.0.1:{port}")
     assert proxy.auth == ["Basic Ym9iOnBAc3M="]  # bob:p@ss
 
 
-async def test_a_silent_proxy_is_unreachable_within_the_timeout() -> None:
+async def test_a_silent_proxy_is_unreachable_within_the_timeout(environ: Environ) -> None:
     with socket.socket() as silent:  # takes the connection (the kernel does), never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         proxy = f"http://127.0.0.1:{silent.getsockname()[1]}"
         began = time.monotonic()
         with pytest.raises(Unreachable, match=f"through the proxy {proxy} within 1 s"):
-            await check_server("http://mlflow.example:5000", timeout=1.0, env=via(proxy))
+            environ(via(proxy))
+            await check_server("http://mlflow.example:5000", timeout=1.0)
         assert time.monotonic() - began < 3.0
 
 
 @pytest.mark.parametrize("no_proxy", ["127.0.0.1", "127.0.0.0/8", "*", " localhost , 127.0.0.1 "])
 async def test_no_proxy_sends_the_check_straight_to_the_server(
-    proxy: ForwardingProxy, no_proxy: str
+    proxy: ForwardingProxy, no_proxy: str, environ: Environ
 ) -> None:
     port = closed_port()
     with pytest.raises(Unreachable, match="refused"):
-        await check_server(f"http://127.0.0.1:{port}", env=via(proxy.url, no_proxy=no_proxy))
+        environ(via(proxy.url, no_proxy=no_proxy))
+        await check_server(f"http://127.0.0.1:{port}")
     assert proxy.seen == []
 
 
-async def test_a_socks_proxy_is_left_to_mlflow() -> None:
-    await check_server(f"http://127.0.0.1:{closed_port()}", env=via("socks5://127.0.0.1:1"))
+async def test_a_socks_proxy_is_left_to_mlflow(environ: Environ) -> None:
+    environ(via("socks5://127.0.0.1:1"))
+    await check_server(f"http://127.0.0.1:{closed_port()}")

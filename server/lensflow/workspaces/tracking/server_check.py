@@ -22,7 +22,6 @@ import base64
 import contextlib
 import os
 import socket
-from collections.abc import Mapping
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from lensflow_protocol.errors import Unreachable
@@ -111,17 +110,15 @@ async def _direct(host: str, port: int) -> str | None:
     return None
 
 
-async def check_server(
-    uri: str, timeout: float = CONNECT_TIMEOUT_S, env: Mapping[str, str] | None = None
-) -> None:
+async def check_server(uri: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     """Raises Unreachable when `uri` names a tracking server that cannot be reached, directly
-    or through the proxy MLflow would use in `env` (the server's own environment by default)."""
+    or through the proxy MLflow would use (requests' choice from the environment)."""
     if not is_server_uri(uri):
         return
     try:
         parts = urlsplit(uri)
         host, port = parts.hostname, parts.port
-        proxy = proxy_for(uri, env)
+        proxy = proxy_for(uri)
     except ValueError:  # a bad port: MLflow's own error names it
         return
     if not host or (proxy is not None and scheme(proxy) != "http"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -45,7 +46,14 @@ def unreachable(exc: BaseException, tracking_uri: str | None) -> Unreachable | N
         chain.append(current)
         current = current.__cause__ or current.__context__
     network = (ConnectionError, TimeoutError, requests.ConnectionError, requests.Timeout)
-    if not any(isinstance(e, network) for e in chain):
+    # Behind a proxy a stopped server is the proxy's 502/503/504, which MLflow retries and
+    # then gives up on as "too many 50x error responses".
+    gateway = any(
+        isinstance(e, requests.exceptions.RetryError)
+        and re.search(r"too many 50[234] error responses", str(e))
+        for e in chain
+    )
+    if not gateway and not any(isinstance(e, network) for e in chain):
         return None
     return server_down(tracking_uri, str(chain[-1]).strip() or type(chain[-1]).__name__)
 
