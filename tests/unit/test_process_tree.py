@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from lensflow.process_tree import descendants, end_descendants, kill_descendants
 from lensflow.processes import kill_all, pid_alive, register_group, unregister_group
+
+from tests.unit.test_processes import wait_for
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl and /proc")
 
@@ -31,15 +33,6 @@ orphan = subprocess.run([sys.executable, "-c", "import subprocess; print(subproc
 print(daemon.pid, orphan.strip(), flush=True)
 time.sleep(300)
 """
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 @contextlib.contextmanager
