@@ -55,7 +55,7 @@ def test_onnx_is_its_own_framework(services: dict[str, Service]) -> None:
     assert "onnxruntime" in version["runtime"] and "scikit-learn" not in version["runtime"]
     spec = services["ridge"].request("GET", "/swagger.json").json()
     validate(spec)
-    row = spec["components"]["schemas"]["ScoreRequest"]["properties"]["data"]["items"]
+    row = spec["definitions"]["ScoreRequest"]["properties"]["data"]["items"]
     assert row["minItems"] == row["maxItems"] == 10
 
 

@@ -74,7 +74,7 @@ def test_tensorflow_output_is_x_at_w_plus_b(
 def test_tensorflow_signature_gives_the_width(service: Service) -> None:
     spec = service.request("GET", "/swagger.json").json()
     validate(spec)
-    row = spec["components"]["schemas"]["ScoreRequest"]["properties"]["data"]["items"]
+    row = spec["definitions"]["ScoreRequest"]["properties"]["data"]["items"]
     assert row["minItems"] == row["maxItems"] == 10
     version = service.request("GET", "/version").json()
     assert version["framework"] == "TensorFlow" and "tensorflow" in version["runtime"]

@@ -27,10 +27,11 @@ from typing import Any
 
 from .asgi import Handler, Receive, Scope, Send, answer, answer_error, headers_for
 from .config import ConfigError, ServiceConfig, read_keys
+from .documents import document_routes
 from .gate import BodyGate, Disconnected, Refused
 from .inputs import invocations_input, score_input, to_matrix
 from .loaders import LoadError, Matrix, Model, ScoringError, load_model
-from .openapi import build_openapi
+from .schemas import ApiFacts
 
 log = logging.getLogger("lensflow.scoring")
 
@@ -76,7 +77,7 @@ class ScoringApp:
             "methods": model.methods,
             "runtime": model.runtime,
         }
-        swagger = build_openapi(
+        facts = ApiFacts(
             service_name=config.service_name, model_name=config.model_name,
             model_version=config.model_version, framework=model.framework,
             n_features=model.n_features, methods=model.methods, auth=self._gate.auth,
@@ -86,7 +87,6 @@ class ScoringApp:
             "/": (b"text/plain; charset=utf-8", b"Healthy"),
             "/ping": (json_type, healthy),
             "/health": (json_type, healthy),
-            "/swagger.json": (json_type, json.dumps(swagger).encode()),
         }
         self._routes: dict[str, dict[str, Handler]] = {
             "/score": {"POST": self._score},
@@ -95,8 +95,9 @@ class ScoringApp:
         for path, (content_type, body) in statics.items():
             handler = self._static(content_type, body)
             self._routes[path] = {"GET": handler, "HEAD": handler}
+        self._routes.update(document_routes(facts))  # /swagger.json (2.0), /openapi.json (3.1)
         # The model's name and the runtime's versions tell an attacker what to try: keyed, as
-        # /score is. Liveness and the swagger stay open, as Azure's are.
+        # /score is. Liveness and the API documents stay open, as Azure's are.
         keyed = self._keyed(self._static(json_type, json.dumps(version).encode()))
         self._routes["/version"] = {"GET": keyed, "HEAD": keyed}
 

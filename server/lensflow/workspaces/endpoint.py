@@ -61,29 +61,48 @@ def invoke(url: str, key: str | None, body: Any, service: str) -> InvokeEndpoint
     return InvokeEndpointResult(status_code=status, output=output, latency_ms=round(latency_ms, 3))
 
 
+def _resolve(spec: Any, node: Any) -> Any:
+    """A local reference followed into the document; anything else as it is."""
+    ref = node.get("$ref", "") if isinstance(node, dict) else ""
+    if not ref.startswith("#/"):
+        return node
+    for part in ref[2:].split("/"):
+        spec = spec.get(part, {}) if isinstance(spec, dict) else {}
+    return spec
+
+
+def _request_example(spec: Any, operation: Any) -> Any:
+    """The body's example, its first named example, else its schema's: OpenAPI 3 puts the body
+    in requestBody, Swagger 2.0 (Azure's swagger.json) in the parameter that is `in: body`."""
+    if "requestBody" in operation:
+        body = _resolve(spec, operation["requestBody"])["content"]["application/json"]
+        if "example" in body:
+            return body["example"]
+        for example in (body.get("examples") or {}).values():
+            if isinstance(example, dict) and "value" in example:
+                return example["value"]
+    else:
+        body = next(p for p in operation.get("parameters", []) if p.get("in") == "body")
+        if "x-example" in body:
+            return body["x-example"]
+    schema = _resolve(spec, body.get("schema", {}))
+    if isinstance(schema, dict) and "example" in schema:
+        return schema["example"]
+    raise LookupError("no example")
+
+
 def example_body(swagger_url: str, path: str = "/score") -> Any:
-    """The example request a service documents in its swagger.json, for a one-click invoke."""
+    """The example request a service documents in its swagger.json (Swagger 2.0 or OpenAPI 3),
+    for a one-click invoke."""
     try:
         with _open(swagger_url) as response:
             spec = json.load(response)
-        body = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        operation = spec["paths"][path]["post"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise Unreachable(
             f"Could not read an example request from {swagger_url} ({exc}); pass `input`.",
         ) from exc
-    if "example" in body:
-        return body["example"]
-    examples = body.get("examples") or {}
-    for example in examples.values():
-        if isinstance(example, dict) and "value" in example:
-            return example["value"]
-    schema = body.get("schema", {})
-    ref = schema.get("$ref", "")
-    if ref.startswith("#/"):  # a local reference: follow it into the document
-        node: Any = spec
-        for part in ref[2:].split("/"):
-            node = node.get(part, {}) if isinstance(node, dict) else {}
-        schema = node
-    if isinstance(schema, dict) and "example" in schema:
-        return schema["example"]
-    raise Unreachable(f"{swagger_url} documents no example request; pass `input`.")
+    try:
+        return _request_example(spec, operation)
+    except (LookupError, StopIteration, TypeError, AttributeError):
+        raise Unreachable(f"{swagger_url} documents no example request; pass `input`.") from None
