@@ -35,7 +35,7 @@ def services(start_services: Any, data: Data) -> Iterator[dict[str, Service]]:
     broken = data.folder / "broken.pkl"
     joblib.dump(BrokenModel(), broken)
     yield start_services(
-        ridge=("ScikitLearn", data.ridge_pkl, {}),
+        ridge=("ScikitLearn", data.ridge_pkl, {"max_body_bytes": 1 << 20}),  # maxRequestMb 1
         classifier=("ScikitLearn", data.classifier_pkl, {"auth": False}),
         broken=("ScikitLearn", broken, {"auth": False}),
     )
@@ -133,7 +133,15 @@ def test_wrong_feature_count_is_422(ridge: Service, data: Data) -> None:
         (b'{"data": [[null, 1, 2, 3, 4, 5, 6, 7, 8, 9]]}', "non-numeric"),
         (
             b'{"data": [[true, false, true, true, true, true, true, true, true, true]]}',
-            "non-numeric",
+            "booleans are not numbers",
+        ),
+        (b'{"data": [[false, 0, 1, 2, 3, 4, 5, 6, 7, 8]]}', "booleans are not numbers"),
+        (b'{"data": [[0.5, 1, 2, 3, 4, 5, 6, 7, 8, true]]}', "booleans are not numbers"),
+        (b'{"data": ' + b"[" * 1000 + b"]" * 1000 + b"}", "nested too deeply"),
+        (b'{"data": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}", "nested too deeply"),
+        (
+            b'{"data": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+            "nested too deeply",
         ),
         (b'{"data": [[NaN, 1, 2, 3, 4, 5, 6, 7, 8, 9]]}', "NaN or infinite"),
         (b'{"data": [[1e999, 1, 2, 3, 4, 5, 6, 7, 8, 9]]}', "NaN or infinite"),
@@ -147,6 +155,36 @@ def test_client_mistakes_are_400(ridge: Service, raw: bytes, says: str) -> None:
     reply = ridge.request("POST", "/score", raw=raw, headers={"Content-Type": "application/json"})
     assert reply.status == 400, reply.body
     assert says in reply.json()["error"]
+
+
+def test_client_mistakes_leave_no_traceback_in_the_log(ridge: Service) -> None:
+    """A RecursionError from the JSON parser was a logged 500 with its traceback."""
+    mistakes = [
+        b'{"data": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+        b'{"instances": [[false, 0, 1, 2, 3, 4, 5, 6, 7, 8]]}',
+        b'{"dataframe_records": [{"a": true, "b": 1}]}',
+    ]
+    for path in ("/score", "/invocations"):
+        for raw in mistakes:
+            reply = ridge.request(
+                "POST", path, raw=raw, headers={"Content-Type": "application/json"}
+            )
+            assert reply.status == 400, (path, raw[:40], reply.body)
+    log = ridge.log.read_text()
+    assert "Traceback" not in log and "RecursionError" not in log
+
+
+def test_a_boolean_is_refused_in_a_column_named_true_too(ridge: Service, data: Data) -> None:
+    """Only a body that spells true or false is searched for a boolean: a column's name may."""
+    columns = [f"true{i}" if i else "false" for i in range(10)]
+    with_bool = [[True, *rows(data)[0][1:]]]
+    body = {"dataframe_split": {"columns": columns, "data": with_bool}}
+    reply = ridge.request("POST", "/invocations", body)
+    assert reply.status == 400 and "booleans" in reply.json()["error"]
+    body = {"dataframe_split": {"columns": columns, "data": rows(data)}}
+    reply = ridge.request("POST", "/invocations", body)
+    assert reply.status == 200, reply.body
+    assert reply.json() == {"predictions": data.ridge.predict(data.x_test[:2]).tolist()}
 
 
 def test_wrong_content_type_is_415(ridge: Service, data: Data) -> None:

@@ -37,6 +37,7 @@ log = logging.getLogger("lensflow.scoring")
 
 SERVER_ERROR = "the model failed to score this request; the service log has the details"
 NOT_FINITE = "the model's output is not finite (NaN or infinite) for these inputs"
+TOO_DEEP = 'the JSON is nested too deeply: send rows of numbers, {"data": [[...], ...]}'
 _ENCODE = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode  # NaN is not JSON
 
 
@@ -181,8 +182,12 @@ class ScoringApp:
                 document = json.loads(body)
             except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
                 raise ScoringError("the body is not valid JSON", 400) from None
+            except RecursionError:  # the parser's depth limit: the client's doing, not a bug
+                raise ScoringError(TOO_DEEP, 400) from None
             rows, method = parse(document)
-            result = self._predict(method, to_matrix(rows, self._width))
+            # A quick scan of the bytes: only a body that spells a boolean is walked for one.
+            maybe_bool = b"true" in body or b"false" in body
+            result = self._predict(method, to_matrix(rows, self._width, maybe_bool))
         except Refused as exc:
             await self._gate.refuse(receive, send, exc)
             return

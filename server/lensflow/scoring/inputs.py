@@ -92,8 +92,18 @@ def _by_column(given: Any, rows: Any, wanted: list[str] | None) -> Any:
         raise ScoringError("every row must have one value per column", 400) from None
 
 
-def to_matrix(rows: Any, width: int | None) -> Matrix:
-    """A finite float64 (rows, width) matrix; 400 for a malformed input, 422 for a wrong width."""
+BOOLEANS = "the input holds true or false: booleans are not numbers, send 1 or 0"
+
+
+def _has_bool(rows: list[Any]) -> bool:
+    return any(type(value) is bool for row in rows for value in row)
+
+
+def to_matrix(rows: Any, width: int | None, maybe_bool: bool = True) -> Matrix:
+    """A finite float64 (rows, width) matrix; 400 for a malformed input, 422 for a wrong width.
+
+    numpy takes a boolean among numbers as 0 or 1 (`[[false, 2.5]]` is float64): `maybe_bool`
+    False (the body spells neither true nor false) skips the walk that refuses them."""
     if not isinstance(rows, list) or not rows:
         raise ScoringError("the input must be a non-empty list of rows", 400)
     try:
@@ -104,6 +114,8 @@ def to_matrix(rows: Any, width: int | None) -> Matrix:
         raise ScoringError("every row must be a list of numbers, all of one length", 400) from None
     if array.ndim != 2:
         raise ScoringError("the input must be a list of rows, e.g. [[1.0, 2.0], [3.0, 4.0]]", 400)
+    if array.dtype.kind == "b" or (maybe_bool and _has_bool(rows)):
+        raise ScoringError(BOOLEANS, 400)
     if array.dtype.kind not in "iuf":
         raise ScoringError("the input holds non-numeric values: send numbers only", 400)
     x = array.astype(np.float64, copy=False)
