@@ -21,7 +21,7 @@ CONFIG_ENV = "LENSFLOW_SERVICE_CONFIG"
 # The protocol's names, spelled again because the app imports nothing outside
 # lensflow.scoring; mypy checks each against ModelFramework, tests/unit that none is missing.
 FRAMEWORKS: tuple[ModelFramework, ...] = ("ScikitLearn", "Onnx", "TensorFlow", "MLflow")
-DEFAULT_MAX_BODY_BYTES = 1 << 20  # 1 MiB, like Azure ML's default request limit
+DEFAULT_MAX_BODY_BYTES = 100 << 20  # 100 MiB: a deploy's maxRequestMb default
 
 _KEY_NAMES = ("primaryKey", "secondaryKey")
 

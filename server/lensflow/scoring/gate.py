@@ -17,8 +17,10 @@ import json
 from .asgi import Headers, Receive, Scope, Send, headers_for
 from .loaders import ScoringError
 
-DRAIN_MIN_BYTES = 4 << 20  # a refused body is drained up to max(8 × maxBodyBytes, 4 MiB) …
-DRAIN_SECONDS = 10.0  # … for at most this long
+# A refused body is read and dropped, as nginx's lingering close does, up to
+# max(4 × maxBodyBytes, 256 MiB) …
+DRAIN_MIN_BYTES = 256 << 20
+DRAIN_SECONDS = 10.0  # … for at most this long: a slow client cannot hold its connection
 
 
 def json_content_type(value: bytes) -> bool:
@@ -70,7 +72,7 @@ class BodyGate:
     def __init__(self, keys: tuple[str, str] | None, max_body: int) -> None:
         self._keys = tuple(key.encode() for key in keys) if keys else None
         self._max_body = max_body
-        self._drain_bytes = max(8 * max_body, DRAIN_MIN_BYTES)
+        self._drain_bytes = max(4 * max_body, DRAIN_MIN_BYTES)
 
     @property
     def auth(self) -> bool:
@@ -130,7 +132,9 @@ class BodyGate:
         a 413, a chunked body or an undrained one (a 401 or 415 keeps the connection alive).
         """
         unread, waiting = refused.unread, refused.waiting
-        drain = not waiting and (unread is None or unread <= self._drain_bytes)
+        # Whatever its announced size: a body past the bound is drained up to it all the same,
+        # and what is left may still fit the kernel's buffers when the connection closes.
+        drain = not waiting
         body = json.dumps({"error": str(refused)}).encode()
         extra: Headers = []
         if refused.status == 401:
