@@ -104,7 +104,8 @@ function show(found: CodeLens[], source: string[]): void {
 
 /** The example request a service documents in its swagger.json (what an invoke without `input`
  * sends, looked up the same way: the body's example, its first named example, else the example
- * of its schema, following a local $ref), to report it; null when it cannot be read. */
+ * of its schema, following a local $ref; the body is OpenAPI 3's requestBody or Swagger 2.0's
+ * `in: body` parameter, as Azure's swagger.json has it), to report it; null when unreadable. */
 async function swaggerExample(service: ServiceInfo, route: string): Promise<unknown> {
   type Json = Record<string, unknown>;
   const at = (node: unknown, ...keys: string[]): unknown =>
@@ -113,9 +114,14 @@ async function swaggerExample(service: ServiceInfo, route: string): Promise<unkn
     const response = await fetch(service.swaggerUri, { signal: AbortSignal.timeout(10_000) });
     if (!response.ok) return null;
     const spec: unknown = await response.json();
-    const body = at(spec, "paths", route, "post", "requestBody", "content", "application/json");
+    const operation = at(spec, "paths", route, "post");
+    const parameters = at(operation, "parameters");
+    const body = at(operation, "requestBody")
+      ? at(operation, "requestBody", "content", "application/json")
+      : (Array.isArray(parameters) ? parameters : []).find((p) => at(p, "in") === "body");
     if (!body || typeof body !== "object") return null;
     if ("example" in body) return (body as Json).example;
+    if ("x-example" in body) return (body as Json)["x-example"];
     for (const example of Object.values((at(body, "examples") ?? {}) as Json)) {
       if (example && typeof example === "object" && "value" in example) return (example as Json).value;
     }
