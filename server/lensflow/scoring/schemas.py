@@ -1,7 +1,7 @@
 """The named request and response schemas both API documents share, from the model's real width.
 
 One set of names serves /swagger.json (Swagger 2.0: `definitions`) and /openapi.json (OpenAPI
-3.1: `components/schemas`); `refs` says where a `$ref` points. Every body is a named schema, never
+3.1: `components/schemas`); `ref` says where a `$ref` points. Every body is a named schema, never
 an inline object: client generators name their models after them, and inline `oneOf` members
 gave openapi-python-client duplicate model names.
 """
