@@ -74,6 +74,12 @@ class DeployArgs(WireModel):
     memory_gb: Annotated[float, Field(gt=0, le=512)] = 0.5
     auth_enabled: bool = True
     replicas: Annotated[int, Field(ge=1, le=16)] = 1
+    max_request_mb: Annotated[int, Field(ge=1, le=1024)] = Field(
+        default=100,
+        description=(
+            "The largest request body a local service accepts, in MiB; a larger one gets a 413."
+        ),
+    )
     wait: bool = True
 
 
@@ -90,6 +96,9 @@ class ServiceInfo(WireModel):
     cpu_cores: float
     memory_gb: float
     replicas: int
+    max_request_mb: int | None = Field(
+        default=None, description="A local service's request body limit, in MiB."
+    )
     error: str | None = Field(default=None, description="With the service log's tail.")
     script: str | None = Field(
         default=None, description="The training script whose run produced the model version."

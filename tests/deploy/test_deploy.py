@@ -17,6 +17,7 @@ from typing import Any
 import joblib
 import pytest
 from lensflow.processes import pid_alive, wait_gone
+from lensflow.workspaces.endpoint import invoke
 from lensflow.workspaces.local.deployments import LocalDeployments, ModelArtifact
 from lensflow_protocol.deployment import CreateClusterArgs, DeployArgs, ServiceInfo
 from sklearn.datasets import load_diabetes
@@ -117,6 +118,7 @@ def test_deploy_becomes_healthy(served: Served) -> None:
     assert info.scoring_uri == f"http://127.0.0.1:{port}/score"
     assert info.swagger_uri == f"http://127.0.0.1:{port}/swagger.json"
     assert (info.cpu_cores, info.memory_gb, info.replicas, info.auth_enabled) == (1, 1, 1, True)
+    assert info.max_request_mb == 100
     folder = served.home / "services" / SERVICE
     assert (folder / "model" / "model.pkl").is_file()  # served from Lensflow's own copy
     assert (folder / "keys.json").stat().st_mode & 0o777 == 0o600
@@ -204,6 +206,28 @@ def test_no_wait_replicas_and_cluster_clean_up(
     deleted = deployments.clean_up(cluster="aks-dev").deleted
     assert [(d.kind, d.name) for d in deleted] == [("service", SERVICE), ("cluster", "aks-dev")]
     assert refused(port_of(info)) and processes_of(home) == []
+
+
+def test_max_request_mb_is_the_services_body_limit(
+    deployments: LocalDeployments, home: Path, seed: Seed
+) -> None:
+    """40,000 rows (8.6 MB): refused with a 413 invokeEndpoint reads when maxRequestMb is 1,
+    scored by default (100). It was a reset (`unreachable`) past 8 MiB, and 1 MiB was the
+    limit whatever the deploy said."""
+    deployments.create_cluster(CreateClusterArgs(name="aks-dev"))
+    small = deployments.deploy(args(max_request_mb=1), seed.model, lambda *s: None)
+    roomy = deployments.deploy(args(service_name="roomy-service"), seed.model, lambda *s: None)
+    SEEN.extend(processes_of(home))
+    assert (small.max_request_mb, roomy.max_request_mb) == (1, 100)
+    body = {"data": seed.rows * 20_000}
+    refused = invoke(small.scoring_uri, deployments.keys(SERVICE).primary_key, body, SERVICE)
+    assert refused.status_code == 413 and "at most 1048576" in refused.output["error"]
+    key = deployments.keys("roomy-service").primary_key
+    scored = invoke(roomy.scoring_uri, key, body, "roomy-service")
+    assert scored.status_code == 200 and len(scored.output) == 40_000
+    assert scored.output[:2] == pytest.approx(seed.expected, rel=1e-9)
+    deployments.clean_up(cluster="aks-dev")
+    assert processes_of(home) == []
 
 
 def test_supervisord_killed_under_a_service(

@@ -149,6 +149,10 @@ export interface DeployArgs {
    */
   clusterName?: string | null;
   cpuCores?: number;
+  /**
+   * The largest request body a local service accepts, in MiB; a larger one gets a 413.
+   */
+  maxRequestMb?: number;
   memoryGb?: number;
   modelName: string;
   /**
@@ -253,6 +257,10 @@ export interface ServiceInfo {
    * A managed online deployment's VM size, chosen to fit.
    */
   instanceType?: string | null;
+  /**
+   * A local service's request body limit, in MiB.
+   */
+  maxRequestMb?: number | null;
   memoryGb: number;
   modelFramework: string;
   modelName: string;

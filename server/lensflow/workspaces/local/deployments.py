@@ -158,7 +158,7 @@ class LocalDeployments:
                 port=free_port({s.port for s in services} | {d.port for d in damaged if d.port}),
                 auth_enabled=args.auth_enabled,
                 cpu_cores=args.cpu_cores, memory_gb=args.memory_gb, replicas=args.replicas,
-                placement=placement, script=model.script,
+                max_request_mb=args.max_request_mb, placement=placement, script=model.script,
             )  # fmt: skip
             try:
                 self.store.prepare_service(record, model.path)

@@ -84,6 +84,7 @@ class ServiceRecord(Record):
     cpu_cores: float
     memory_gb: float
     replicas: int
+    max_request_mb: int = 100  # a record from before the setting: the scoring app's default
     placement: list[int]
     healthy_once: bool = False
     error: str | None = None
@@ -97,7 +98,7 @@ class ServiceRecord(Record):
             model_framework=self.model_framework, scoring_uri=f"{base}/score",
             swagger_uri=f"{base}/swagger.json", auth_enabled=self.auth_enabled,
             cpu_cores=self.cpu_cores, memory_gb=self.memory_gb, replicas=self.replicas,
-            error=error, script=self.script,
+            max_request_mb=self.max_request_mb, error=error, script=self.script,
         )  # fmt: skip
 
 
@@ -196,12 +197,11 @@ class Store:
         else:
             shutil.copy2(source, target)
         write_keys(folder / "keys.json")
-        # No maxBodyBytes: the scoring app's default is Azure ML's limit.
         write_config(
             folder / "config.json", serviceName=record.name, modelName=record.model_name,
             modelVersion=record.model_version, framework=record.model_framework,
             modelPath=str(target), authEnabled=record.auth_enabled,
-            keysFile=str(folder / "keys.json"),
+            keysFile=str(folder / "keys.json"), maxBodyBytes=record.max_request_mb << 20,
         )  # fmt: skip
 
     def marker(self, name: str) -> str:
