@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 from .base import SafeStr, WireModel
 
 ClusterState = Literal["Creating", "Succeeded", "Failed", "Deleting"]
-ServiceState = Literal["Transitioning", "Healthy", "Unhealthy", "Failed"]
+ServiceState = Literal["Transitioning", "Healthy", "Unhealthy", "CrashLoopBackOff", "Failed"]
 ClusterPurpose = Literal["DevTest", "FastProd"]
 
 # Azure's rules: compute names 2–16 chars, service names 3–32, lowercase, starting with a letter.

@@ -56,7 +56,7 @@ class ServiceMonitor:
         self._on_changed = on_services_changed
         # The services as last seen: lenses read this, cheaply.
         self.services: dict[str, ServiceInfo] = {}
-        # Last reported state per service, so each change is sent once.
+        # Last reported state per service (with a crash loop's count), so each change is sent once.
         self._states: dict[str, str] = {}
         self._cleanups = 0
         self._task: asyncio.Task[None] | None = None
@@ -81,9 +81,11 @@ class ServiceMonitor:
         """Tells the client of a service's new state; False when it was known already."""
         from lensflow_protocol.deployment import ServiceUpdatedParams
 
-        if self._states.get(name) == state:
+        # In a crash loop each crash is news: its count and next restart are in the error.
+        seen = f"{state}: {error}" if state == "CrashLoopBackOff" else state
+        if self._states.get(name) == seen:
             return False
-        self._states[name] = state
+        self._states[name] = seen
         params = ServiceUpdatedParams(service_name=name, state=state, error=error)
         self.send(names.SERVICE_UPDATED, params.wire())
         return True

@@ -211,7 +211,7 @@ function createClient(): LanguageClient {
   });
   created.onNotification(NOTIFICATIONS.serviceUpdated, (params: ServiceUpdatedParams) => {
     results.appendLine(`service ${params.serviceName}: ${params.state}${params.error ? ` — ${params.error}` : ""}`);
-    if (params.state === "Unhealthy" || params.state === "Failed") {
+    if (params.state === "Unhealthy" || params.state === "CrashLoopBackOff" || params.state === "Failed") {
       void vscode.window.showWarningMessage(`Lensflow: service ${params.serviceName} is ${params.state}.`);
     }
   });

@@ -272,7 +272,7 @@ export interface ServiceInfo {
    */
   script?: string | null;
   serviceName: string;
-  state: "Transitioning" | "Healthy" | "Unhealthy" | "Failed";
+  state: "Transitioning" | "Healthy" | "Unhealthy" | "CrashLoopBackOff" | "Failed";
   swaggerUri: string;
 }
 export interface OpenTrackingUiArgs {
@@ -368,7 +368,7 @@ export interface ServiceNameArgs {
 export interface ServiceUpdatedParams {
   error?: string | null;
   serviceName: string;
-  state: "Transitioning" | "Healthy" | "Unhealthy" | "Failed";
+  state: "Transitioning" | "Healthy" | "Unhealthy" | "CrashLoopBackOff" | "Failed";
 }
 export interface Settings {
   /**

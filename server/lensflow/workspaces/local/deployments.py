@@ -38,6 +38,7 @@ from lensflow_protocol.errors import (
     Unreachable,
 )
 
+from ... import crashloop
 from ...processes import free_port, tail_file
 from ..placement import refuse_attach, require_cluster
 from . import inventory
@@ -187,9 +188,11 @@ class LocalDeployments:
             if state == "Healthy":
                 on_state("Healthy", None)
                 return record.info(state, None)
-            if state == "Failed" or time.monotonic() > deadline:
-                if state != "Failed":
-                    error = self._failure(record, f"did not answer /ping within {WAIT_S:.0f} s")
+            if state in ("Failed", "CrashLoopBackOff") or time.monotonic() > deadline:
+                if state != "Failed":  # a crash loop before any /ping: it cannot start
+                    why = f"did not answer /ping within {WAIT_S:.0f} s"
+                    looped = "could not start: it crashed on every start (CrashLoopBackOff)"
+                    error = self._failure(record, looped if state == "CrashLoopBackOff" else why)
                     # Stopped, it reads Failed from now on instead of Unhealthy.
                     with contextlib.suppress(*RPC_ERRORS):
                         supervisor.rpc(30.0).supervisor.stopProcessGroup(record.name)
@@ -217,7 +220,10 @@ class LocalDeployments:
             if ping(record.port):
                 if not record.healthy_once:
                     self._mark_healthy(record.name)
+                crashloop.served(self.store.service_dir(record.name))
                 return "Healthy", None
+            if looping := crashloop.backing_off(self.store.service_dir(record.name), record.name):
+                return "CrashLoopBackOff", looping
             return ("Unhealthy" if record.healthy_once else "Transitioning"), None
         if record.error:
             return "Failed", record.error

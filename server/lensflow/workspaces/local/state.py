@@ -216,12 +216,17 @@ class Store:
             "--port", str(record.port), "--workers", str(record.replicas), "--no-access-log",
             "--timeout-graceful-shutdown", "5",
         ]  # fmt: skip
-        launcher = [python, str(LAUNCHER), "--reap-env", self.marker(record.name), "--"]
-        # A crash within startsecs counts as a failed start (backoff, then FATAL), not as a
-        # successful run that supervisord would restart at once, forever.
+        launcher = [
+            python, str(LAUNCHER), "--reap-env", self.marker(record.name),
+            "--back-off", str(folder), "--",
+        ]  # fmt: skip
+        # supervisord restarts the launcher at once, forever; the launcher waits the crash
+        # loop's back-off (lensflow.crashloop). supervisord's own startsecs, linear back-off and
+        # FATAL are left to a launcher that cannot run at all: only a first restart, with no
+        # back-off, can end within 1 s, and the next one waits 1 s before it runs.
         return Program(
             name=record.name, command=[*launcher, *uvicorn], directory=folder,
-            log_file=folder / "service.log", startsecs=10, startretries=2,
+            log_file=folder / "service.log", startsecs=1, startretries=3,
             environment={CONFIG_ENV: str(folder / "config.json"), "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
 

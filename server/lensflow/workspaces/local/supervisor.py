@@ -2,9 +2,10 @@
 
 Also runnable as a script (`python supervisor.py --reap-env NAME=VALUE -- argv…`): the launcher
 of every supervised program. It kills what an earlier run of the same program left behind
-(uvicorn workers orphaned by a `kill -9` of their master hold the port) and then execs argv.
-Only the standard library, `lensflow.processes` (standard library only) and `supervisor` are
-imported, so the launcher starts fast.
+(uvicorn workers orphaned by a `kill -9` of their master hold the port), waits the crash loop's
+back-off if given `--back-off FOLDER` (`lensflow.crashloop`), and then execs argv. Only the
+standard library, `lensflow.processes` and `lensflow.crashloop` (standard library only) and
+`supervisor` are imported, so the launcher starts fast.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 # Absolute, not relative: run by path this file has no package. `lensflow` is importable there
 # all the same: the program the launcher execs (uvicorn serving lensflow.scoring) needs it too,
 # from the same interpreter and environment.
+from lensflow.crashloop import next_launch
 from lensflow.processes import kill_pids, pid_alive, pids_with_env, tail_file, wait_gone
 
 log = logging.getLogger(__name__)
@@ -224,15 +226,28 @@ class Supervisor:
 
 
 def main(argv: list[str]) -> int:
-    """Launcher: `--reap-env NAME=VALUE -- program args…`."""
+    """Launcher: `--reap-env NAME=VALUE [--back-off FOLDER] -- program args…`."""
+    back_off = None
+    if argv[3:4] and argv[2] == "--back-off":
+        back_off, argv = Path(argv[3]), argv[:2] + argv[4:]
     if len(argv) < 4 or argv[0] != "--reap-env" or argv[2] != "--":
-        print("usage: supervisor.py --reap-env NAME=VALUE -- program [args…]", file=sys.stderr)
+        print(
+            "usage: supervisor.py --reap-env NAME=VALUE [--back-off FOLDER] -- program [args…]",
+            file=sys.stderr,
+        )
         return 2
     os.environ["PYTHONUNBUFFERED"] = "1"
     leftovers = [p for p in pids_with_env(argv[1]) if p != os.getppid()]
     if leftovers:
         print(f"lensflow: stopping leftovers of an earlier run: {leftovers}", file=sys.stderr)
         kill_pids(leftovers, grace=0)
+    if back_off is not None:
+        # Before the wait, the leftovers are gone: nothing answers on the port meanwhile.
+        launch = next_launch(back_off)
+        if launch.delay > 0:
+            print(f"lensflow: crashed {launch.crashes} times in a row (CrashLoopBackOff): "
+                  f"restarting in {launch.delay:.0f} s", file=sys.stderr)  # fmt: skip
+            time.sleep(launch.delay)
     os.execv(argv[3], argv[3:])
 
 
