@@ -2,8 +2,8 @@
 on real processes, real signals and the real store.
 
 A service worker killed with -9 (Healthy again within 5 s, reported as serviceUpdated) is in
-test_load.py, after the minute of load: the service has then served long enough for supervisord
-to count it started (startsecs).
+test_load.py, after the minute of load; five in a row (CrashLoopBackOff, never FATAL) are in
+tests/deploy/test_crashloop.py.
 
 Already covered elsewhere, exactly, and not repeated here:
 - supervisord killed → its cluster and service read Failed, and cleanUp still removes both and

@@ -23,7 +23,7 @@ _CLUSTER_STATES: dict[str, ClusterState] = {
 }  # fmt: skip
 _SERVICE_STATES: dict[str, ServiceState] = {
     "healthy": "Healthy", "unhealthy": "Unhealthy", "failed": "Failed",
-    "unschedulable": "Failed", "crashloop": "Failed",
+    "unschedulable": "Failed", "crashloop": "CrashLoopBackOff",
 }  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from lensflow_protocol.deployment import ServiceInfo, ServiceState
 from lensflow_protocol.errors import Conflict, NotFound, Unreachable
 
+from ... import crashloop
 from .cleanup import RPC_ERRORS, supervisor_of
 from .port_owner import describe_holder, holder
 from .supervisor import UP_STATES
@@ -33,7 +34,7 @@ def checked_service(deployments: LocalDeployments, name: str) -> ServiceInfo:
     port = record.port
     unsent = f"Lensflow sent nothing to its port {port}, and not its key."
     if not pid:
-        state = _state(record, statename)
+        state = _state(deployments, record, statename)
         raise Unreachable(
             f"Service {name} is {state}: its process is not running ({process}). {unsent} "
             f"{_LOGS} If it does not come back, clean it up and deploy it again.",
@@ -41,7 +42,7 @@ def checked_service(deployments: LocalDeployments, name: str) -> ServiceInfo:
         )  # fmt: skip
     owner = holder(pid, port)
     if not owner.listening:
-        state = _state(record, statename)
+        state = _state(deployments, record, statename)
         raise Unreachable(
             f"Service {name} is {state}: its process {pid} does not listen on port {port} yet. "
             f"{unsent} Invoke it once it is Healthy (lensflow.listServices). {_LOGS}",
@@ -78,8 +79,10 @@ def _program(deployments: LocalDeployments, record: ServiceRecord) -> tuple[int,
     return int(info.get("pid") or 0), statename, f"supervisord says {statename}"
 
 
-def _state(record: ServiceRecord, statename: str) -> ServiceState:
+def _state(deployments: LocalDeployments, record: ServiceRecord, statename: str) -> ServiceState:
     """The state listServices would show, told without a /ping (the port may not be its own)."""
     if statename in UP_STATES:
+        if crashloop.backing_off(deployments.store.service_dir(record.name), record.name):
+            return "CrashLoopBackOff"
         return "Unhealthy" if record.healthy_once else "Transitioning"
     return "Failed"
