@@ -102,3 +102,43 @@ def test_the_default_limit_is_100_mib(services: dict[str, Service]) -> None:
         assert f"at most {100 << 20}" in json.loads(response.read())["error"]
     finally:
         conn.close()
+
+
+def big_body(data: Data, last_row: str, n: int = 20_000, extra: str = "") -> bytes:
+    """n rows (4 MB, parsed a slice at a time) whose last row is `last_row`, as JSON text."""
+    rows = json.dumps(many_rows(data, n - 1))[:-1]
+    return f'{{"data": {rows}, {last_row}]{extra}}}'.encode()
+
+
+@pytest.mark.parametrize(
+    ("last_row", "extra", "status", "says"),
+    [
+        ("[true, 1, 2, 3, 4, 5, 6, 7, 8, 9]", "", 400, "booleans are not numbers"),
+        ("[null, 1, 2, 3, 4, 5, 6, 7, 8, 9]", "", 400, "non-numeric"),
+        ('["1", 1, 2, 3, 4, 5, 6, 7, 8, 9]', "", 400, "non-numeric"),
+        ("[1, 2, 3]", "", 400, "all of one length"),
+        ("[1e999, 1, 2, 3, 4, 5, 6, 7, 8, 9]", "", 400, "NaN or infinite"),
+        ("[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]", ', "method": "transform"', 400, "unknown method"),
+        ("[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]", ', "method": "predict_proba"', 422, "predict_proba"),
+        ("[1, 2, 3, 4, 5, 6, 7, 8, 9, 10,]", "", 400, "not valid JSON"),
+    ],
+)
+def test_a_big_bodys_mistakes_are_worded_as_a_small_ones(
+    services: dict[str, Service], data: Data, last_row: str, extra: str, status: int, says: str
+) -> None:
+    got, answer = post(services["default"], big_body(data, last_row, extra=extra))
+    assert got == status and says in answer["error"], answer
+
+
+def test_a_big_body_in_any_layout_is_scored_exactly(
+    services: dict[str, Service], data: Data
+) -> None:
+    rows = many_rows(data, 30_000)
+    integers = [*rows[:-1], [int(v * 1e6) for v in rows[-1]]]  # ints among floats: float64
+    for text, sent in (
+        (json.dumps({"data": rows, "method": "predict"}, separators=(",", ":")), rows),
+        (json.dumps({"data": rows}, indent=2), rows),
+        (json.dumps({"data": integers}), integers),
+    ):
+        status, answer = post(services["default"], text.encode())
+        assert status == 200 and answer == data.ridge.predict(sent).tolist()

@@ -3,11 +3,12 @@
     uvicorn --factory lensflow.scoring.app:create_app   (LENSFLOW_SERVICE_CONFIG=<config.json>)
 
 The scoring path is deliberately short: json.loads → np.asarray → float64 → predict →
-json.dumps. Routing is one dict lookup, static answers are encoded once at start-up, and the
-model is called on the event loop: one worker serves one request at a time anyway, and a thread
-hop would cost more than a small model's prediction. A slow prediction so delays /ping too, and
-that is accepted: a scikit-learn model holds the GIL for most of its run (a thread would barely
-free the loop), and a /ping held up by a busy worker tells a load balancer the truth, that this
+json.dumps (a big /score body of numbers is parsed a slice at a time instead: matrix_text.py).
+Routing is one dict lookup, static answers are encoded once at start-up, and the model is called
+on the event loop: one worker serves one request at a time anyway, and a thread hop would cost
+more than a small model's prediction. A slow prediction so delays /ping too, and that is
+accepted: a scikit-learn model holds the GIL for most of its run (a thread would barely free the
+loop), and a /ping held up by a busy worker tells a load balancer the truth, that this
 worker cannot take another request yet.
 
 Key, content type and size are checked by the gate (gate.py) before the body is read; /version
@@ -29,8 +30,9 @@ from .asgi import Handler, Receive, Scope, Send, answer, answer_error, headers_f
 from .config import ConfigError, ServiceConfig, read_keys
 from .documents import document_routes
 from .gate import BodyGate, Disconnected, Refused
-from .inputs import invocations_input, score_input, to_matrix
+from .inputs import checked, invocations_input, score_input, to_matrix
 from .loaders import LoadError, Matrix, Model, ScoringError, load_model
+from .matrix_text import score_matrix
 from .schemas import ApiFacts
 
 log = logging.getLogger("lensflow.scoring")
@@ -178,16 +180,8 @@ class ScoringApp:
     ) -> None:
         try:
             body = await self._gate.read(scope, receive)
-            try:
-                document = json.loads(body)
-            except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
-                raise ScoringError("the body is not valid JSON", 400) from None
-            except RecursionError:  # the parser's depth limit: the client's doing, not a bug
-                raise ScoringError(TOO_DEEP, 400) from None
-            rows, method = parse(document)
-            # A quick scan of the bytes: only a body that spells a boolean is walked for one.
-            maybe_bool = b"true" in body or b"false" in body
-            result = self._predict(method, to_matrix(rows, self._width, maybe_bool))
+            method, x = self._input(body, parse)
+            result = self._predict(method, x)
         except Refused as exc:
             await self._gate.refuse(receive, send, exc)
             return
@@ -202,6 +196,24 @@ class ScoringApp:
             return
         out = prefix + result + b"}" if prefix else result
         await answer(send, 200, out, headers_for(b"application/json", out))
+
+    def _input(
+        self, body: bytes | bytearray, parse: Callable[[Any], tuple[Any, str]]
+    ) -> tuple[str, Matrix]:
+        """The method and the rows of a request's body, or the ScoringError that says why."""
+        if parse is score_input and (big := score_matrix(body)) is not None:
+            _, method = parse(big[1])  # a big {"data": [[numbers]]}, parsed a slice at a time
+            return method, checked(big[0], self._width)
+        try:
+            document = json.loads(body)
+        except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
+            raise ScoringError("the body is not valid JSON", 400) from None
+        except RecursionError:  # the parser's depth limit: the client's doing, not a bug
+            raise ScoringError(TOO_DEEP, 400) from None
+        rows, method = parse(document)
+        # A quick scan of the bytes: only a body that spells a boolean is walked for one.
+        maybe_bool = b"true" in body or b"false" in body
+        return method, to_matrix(rows, self._width, maybe_bool)
 
     # ---------------------------------------------------------------- model → output
     def _predict(self, method: str, x: Matrix) -> bytes:

@@ -118,7 +118,11 @@ def to_matrix(rows: Any, width: int | None, maybe_bool: bool = True) -> Matrix:
         raise ScoringError(BOOLEANS, 400)
     if array.dtype.kind not in "iuf":
         raise ScoringError("the input holds non-numeric values: send numbers only", 400)
-    x = array.astype(np.float64, copy=False)
+    return checked(array.astype(np.float64, copy=False), width)
+
+
+def checked(x: Matrix, width: int | None) -> Matrix:
+    """`x` itself, if it is finite and `width` wide; else the ScoringError that says why."""
     if not np.isfinite(x).all():  # 1e999 parses as inf; NaN is not a number a model can score
         raise ScoringError("the input holds NaN or infinite values", 400)
     if width is not None and x.shape[1] != width:
