@@ -159,6 +159,7 @@ def test_cli_create_predict_get_list_update_delete(workspace: Workspace, tmp_pat
     created = cli(
         "create", "-t", workspace.target, "--name", "diabetes-service",
         "-m", "models:/diabetes_model/1", "-C", "cpu_cores=1", "-C", "memory_gb=1",
+        "-C", "max_request_mb=2",
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
     assert "deployment diabetes-service is created" in created.stdout
@@ -168,6 +169,7 @@ def test_cli_create_predict_get_list_update_delete(workspace: Workspace, tmp_pat
         "Healthy", "local-cluster", 1.0, 1.0,
     )  # fmt: skip
     assert (info.model_name, info.model_version) == ("diabetes_model", 1)
+    assert info.max_request_mb == 2
 
     rows = tmp_path / "rows.json"
     rows.write_text(json.dumps(workspace.rows))

@@ -71,7 +71,8 @@ class LensflowDeploymentClient(BaseDeploymentClient):
                 model = self._kept_model(name, Path(scratch))
             check_flavor(flavor, model)
             kept = current.model_dump(include={"cluster_name", "cpu_cores", "memory_gb",
-                                               "replicas", "auth_enabled"})  # fmt: skip
+                                               "replicas", "auth_enabled",
+                                               "max_request_mb"}, exclude_none=True)  # fmt: skip
             args = deploy_args(name, model.name, _with_endpoint(config, endpoint), kept)
             log.info("replacing %s with %s v%s", name, model.name, model.version)
             self.deployments.clean_up(service=name)
@@ -225,6 +226,7 @@ Config ({options})
   cpu_cores   CPU reserved per replica (default 0.1)
   memory_gb   memory reserved per replica, GB (default 0.5)
   replicas    uvicorn workers (default 1)
+  max_request_mb  the largest request body, MiB (default 100); larger ones get a 413
 
 Commands
   create, get, list, delete (idempotent), predict (a DataFrame, a dict or a list, sent to

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CLUSTER = "local-cluster"
 # -C key → DeployArgs field
 OPTIONS = {"cluster": "cluster_name", "cpu_cores": "cpu_cores", "memory_gb": "memory_gb",
-           "replicas": "replicas"}  # fmt: skip
+           "replicas": "replicas", "max_request_mb": "max_request_mb"}  # fmt: skip
 # a field → what the user typed for it (else -C <field>: create-endpoint's options)
 SHOWN = {"service_name": "--name", "model_name": "the model URI", "name": "the cluster name"} | {
     field: f"-C {key}" for key, field in OPTIONS.items()
