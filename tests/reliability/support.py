@@ -142,10 +142,8 @@ def port_of(uri: str) -> int:
     return port
 
 
-async def seed_service(
-    client: LanguageClient, service: str = "diabetes-service", **deploy: Any
-) -> dict[str, Any]:
-    """The seed's workflow up to a Healthy service: track train.py, register, cluster, deploy."""
+async def seed_model_and_cluster(client: LanguageClient) -> None:
+    """The seed's workflow before deploy: train.py tracked, diabetes_model registered, aks-dev."""
     run = await execute(client, "lensflow.trackRun", {"script": "train.py"})
     assert run["status"] == "FINISHED", run["outputTail"]
     await execute(
@@ -153,6 +151,13 @@ async def seed_service(
         {"runId": run["runId"], "modelName": "diabetes_model", "modelPath": "model.pkl"},
     )  # fmt: skip
     await execute(client, "lensflow.createCluster", {"name": "aks-dev"})
+
+
+async def seed_service(
+    client: LanguageClient, service: str = "diabetes-service", **deploy: Any
+) -> dict[str, Any]:
+    """The seed's workflow up to a Healthy service: track train.py, register, cluster, deploy."""
+    await seed_model_and_cluster(client)
     info: dict[str, Any] = await execute(
         client, "lensflow.deploy",
         {"serviceName": service, "modelName": "diabetes_model", "clusterName": "aks-dev",

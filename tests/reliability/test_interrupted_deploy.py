@@ -17,7 +17,16 @@ from lensflow.processes import pid_alive
 
 from tests.conftest import error_of, execute
 
-from .support import close, data, forget, new_server, server_pid, service_processes, wait_for
+from .support import (
+    close,
+    data,
+    forget,
+    new_server,
+    seed_model_and_cluster,
+    server_pid,
+    service_processes,
+    wait_for,
+)
 
 HERE = Path(__file__).parent
 
@@ -35,13 +44,7 @@ async def test_server_killed_mid_deploy_leaves_no_service_running_unlisted(
         "LENSFLOW_TEST_CRASH_AT": str(folder / ".service.json."),  # write_json's temporary
     }
     client = await new_server(project, env=env)
-    run = await execute(client, "lensflow.trackRun", {"script": "train.py"})
-    assert run["status"] == "FINISHED", run["outputTail"]
-    await execute(
-        client, "lensflow.registerModel",
-        {"runId": run["runId"], "modelName": "diabetes_model", "modelPath": "model.pkl"},
-    )  # fmt: skip
-    await execute(client, "lensflow.createCluster", {"name": "aks-dev"})
+    await seed_model_and_cluster(client)
     deploy = {
         "serviceName": "half-service",
         "modelName": "diabetes_model",
