@@ -9,7 +9,9 @@ from pydantic import Field, model_validator
 from .base import SafeStr, WireModel
 
 ClusterState = Literal["Creating", "Succeeded", "Failed", "Deleting"]
-ServiceState = Literal["Transitioning", "Healthy", "Unhealthy", "CrashLoopBackOff", "Failed"]
+ServiceState = Literal[
+    "Transitioning", "Healthy", "Unhealthy", "CrashLoopBackOff", "OOMKilled", "Failed"
+]
 ClusterPurpose = Literal["DevTest", "FastProd"]
 
 # Azure's rules: compute names 2–16 chars, service names 3–32, lowercase, starting with a letter.
@@ -83,6 +85,16 @@ class DeployArgs(WireModel):
     wait: bool = True
 
 
+class Termination(WireModel):
+    """A replica's end that the service lived through, as Kubernetes reports a container's."""
+
+    reason: Literal["OOMKilled"]
+    exit_code: int = Field(description="137: killed by SIGKILL, as a container's exit code.")
+    finished_at: str = Field(description="When Lensflow saw it, ISO 8601 UTC.")
+    message: str
+    count: int = Field(description="How many times this has happened to the service.")
+
+
 class ServiceInfo(WireModel):
     service_name: str
     state: ServiceState
@@ -105,6 +117,19 @@ class ServiceInfo(WireModel):
     )
     instance_type: str | None = Field(
         default=None, description="A managed online deployment's VM size, chosen to fit."
+    )
+    limits_enforced: bool | None = Field(
+        default=None,
+        description=(
+            "A local service: whether cpuCores and memoryGb are enforced on each replica "
+            "(cgroups), as on AKS; false: only counted against the cluster's capacity."
+        ),
+    )
+    limits_note: str | None = Field(
+        default=None, description="Why the limits are not enforced, when they are not."
+    )
+    last_termination: Termination | None = Field(
+        default=None, description="How a replica last ended, as kubectl's `Last State`."
     )
 
 
@@ -200,6 +225,7 @@ class ServiceUpdatedParams(WireModel):
     service_name: str
     state: ServiceState
     error: str | None = None
+    last_termination: Termination | None = None
 
 
 class ClusterUpdatedParams(WireModel):

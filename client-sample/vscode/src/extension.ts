@@ -211,7 +211,10 @@ function createClient(): LanguageClient {
   });
   created.onNotification(NOTIFICATIONS.serviceUpdated, (params: ServiceUpdatedParams) => {
     results.appendLine(`service ${params.serviceName}: ${params.state}${params.error ? ` — ${params.error}` : ""}`);
-    if (params.state === "Unhealthy" || params.state === "CrashLoopBackOff" || params.state === "Failed") {
+    if (params.lastTermination) {
+      // kubectl's Last State: sent once per kill, whatever the state reads by then.
+      void vscode.window.showWarningMessage(`Lensflow: ${params.lastTermination.message}`);
+    } else if (["Unhealthy", "CrashLoopBackOff", "OOMKilled", "Failed"].includes(params.state)) {
       void vscode.window.showWarningMessage(`Lensflow: service ${params.serviceName} is ${params.state}.`);
     }
   });
