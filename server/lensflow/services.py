@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lensflow_protocol import names
 
 if TYPE_CHECKING:
-    from lensflow_protocol.deployment import ListServicesResult, ServiceInfo
+    from lensflow_protocol.deployment import ListServicesResult, ServiceInfo, Termination
 
 log = logging.getLogger(__name__)
 INTERVAL_S = 0.4
@@ -58,6 +58,7 @@ class ServiceMonitor:
         self.services: dict[str, ServiceInfo] = {}
         # Last reported state per service (with a crash loop's count), so each change is sent once.
         self._states: dict[str, str] = {}
+        self._kills: dict[str, int] = {}  # OOM kills last reported per service
         self._cleanups = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -77,16 +78,23 @@ class ServiceMonitor:
     def reporter(self, report: Callable[[str], None] | None = None) -> Reporter:
         return Reporter(self, report)
 
-    def note_state(self, name: str, state: str, error: str | None) -> bool:
+    def note_state(
+        self, name: str, state: str, error: str | None, last: Termination | None = None
+    ) -> bool:
         """Tells the client of a service's new state; False when it was known already."""
         from lensflow_protocol.deployment import ServiceUpdatedParams
 
-        # In a crash loop each crash is news: its count and next restart are in the error.
+        # In a crash loop each crash is news: its count and next restart are in the error; so
+        # is each OOM kill, though the replica it hit may be back before the next look.
         seen = f"{state}: {error}" if state == "CrashLoopBackOff" else state
-        if self._states.get(name) == seen:
+        kills = last.count if last else 0
+        killed = kills > self._kills.get(name, 0)
+        if self._states.get(name) == seen and not killed:
             return False
-        self._states[name] = seen
-        params = ServiceUpdatedParams(service_name=name, state=state, error=error)
+        self._states[name], self._kills[name] = seen, kills
+        params = ServiceUpdatedParams(
+            service_name=name, state=state, error=error, last_termination=last if killed else None
+        )
         self.send(names.SERVICE_UPDATED, params.wire())
         return True
 
@@ -96,6 +104,7 @@ class ServiceMonitor:
 
     def removed(self, name: str) -> None:
         self._states.pop(name, None)
+        self._kills.pop(name, None)
         self.services.pop(name, None)
 
     @contextlib.asynccontextmanager
@@ -123,7 +132,10 @@ class ServiceMonitor:
         self.services = {s.service_name: s for s in listed.services}
         for name in set(self._states) - set(self.services):
             self._states.pop(name, None)
-        for service in listed.services:
-            self.note_state(service.service_name, service.state, service.error)
-        if before != set(self.services):
+            self._kills.pop(name, None)
+        news = [
+            self.note_state(s.service_name, s.state, s.error, s.last_termination)
+            for s in listed.services
+        ]
+        if before != set(self.services) or any(news):  # lenses show each service's state
             await self._on_changed()

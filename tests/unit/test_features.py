@@ -116,7 +116,7 @@ async def watched(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Watche
     await monitor.stop()
 
 
-async def test_the_monitor_reports_each_state_once_and_refreshes_on_new_services(
+async def test_the_monitor_reports_each_state_once_and_refreshes_on_each_change(
     watched: tuple[Watched, ServiceMonitor],
 ) -> None:
     world, monitor = watched
@@ -125,7 +125,9 @@ async def test_the_monitor_reports_each_state_once_and_refreshes_on_new_services
     world.services = [service("a", "Unhealthy")]
     await rounds()
     assert [p["state"] for _, p in world.sent] == ["Healthy", "Unhealthy"]
-    assert world.refreshes == 1  # same services: the lenses need no refresh
+    assert world.refreshes == 2  # the Invoke lens shows the state: it is asked for again
+    await rounds()
+    assert len(world.sent) == 2 and world.refreshes == 2  # nothing new: nothing sent
 
 
 async def test_the_monitor_stays_quiet_while_a_clean_up_runs(

@@ -21,13 +21,17 @@ import importlib.metadata
 import json
 import logging
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from lensflow.cgroups import join_cpu, join_replica
+
 from .asgi import Handler, Receive, Scope, Send, answer, answer_error, headers_for
-from .config import ConfigError, ServiceConfig, read_keys
+from .config import CONFIG_ENV, ConfigError, ServiceConfig, read_keys
 from .documents import document_routes
 from .gate import BodyGate, Disconnected, Refused
 from .inputs import checked, invocations_input, score_input, to_matrix
@@ -256,9 +260,16 @@ def create_app(config: ServiceConfig | None = None) -> ScoringApp:
     started = time.perf_counter()
     try:
         service = config if config is not None else ServiceConfig.from_env()
+        folder, replica = None, None
+        if config is None:  # a deployed replica: its memory limit counts the model too
+            folder = Path(os.environ[CONFIG_ENV]).parent
+            replica = join_replica(folder)
         keys = read_keys(service.keys_file) if service.auth_enabled and service.keys_file else None
         model = load_model(service.framework, service.model_path)
-    except (ConfigError, LoadError) as exc:
+        if folder is not None and replica is not None:
+            join_cpu(folder, replica)
+            log.info("replica %d: in its cgroups (memory and CPU limits)", replica)
+    except (ConfigError, LoadError, OSError) as exc:
         if config is not None:
             raise
         log.error("the scoring service cannot start: %s", exc)

@@ -47,9 +47,13 @@ def service_commands(services: Iterable[ServiceInfo], script: str | None) -> lis
         if service.script != script:
             continue
         name = service.service_name
+        state: str = service.state
+        if (last := service.last_termination) and state != last.reason:
+            # kubectl's Last State: the kill that the service has lived through.
+            state += f" · last {last.reason} over {service.memory_gb:g} GB ×{last.count}"
         commands.append(
             types.Command(
-                title=f"Invoke endpoint {name} ({service.state})",
+                title=f"Invoke endpoint {name} ({state})",
                 command=names.INVOKE_ENDPOINT,
                 arguments=[{"serviceName": name}],
             )

@@ -16,6 +16,7 @@ from pathlib import Path
 from lensflow_protocol.deployment import Deleted
 from lensflow_protocol.errors import StoreError
 
+from ... import cgroups
 from ...processes import kill_pids, pids_with_env
 from . import inventory
 from .files import socket_for
@@ -62,6 +63,8 @@ def drop_service(store: Store, name: str) -> list[Deleted]:
         drop_program(store, cluster, name)
     # Whatever supervisord could not stop (it was killed, or a worker was orphaned).
     kill_pids(pids_with_env(store.marker(name)))
+    if stuck := cgroups.remove(folder):  # its processes are gone: nothing should hold them
+        log.warning("service %s: cgroups left behind (still in use): %s", name, stuck)
     store.remove(folder)
     log.info("service %s removed", name)
     return [Deleted(kind="service", name=name)]

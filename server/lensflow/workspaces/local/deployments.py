@@ -27,7 +27,6 @@ from lensflow_protocol.deployment import (
     ServiceInfo,
     ServiceKeys,
     ServiceLogs,
-    ServiceState,
 )
 from lensflow_protocol.errors import (
     Conflict,
@@ -38,15 +37,15 @@ from lensflow_protocol.errors import (
     Unreachable,
 )
 
-from ... import crashloop
+from ... import cgroups
 from ...processes import free_port, tail_file
 from ..placement import refuse_attach, require_cluster
-from . import inventory
+from . import inventory, live
 from .capacity import Pod, admit, cluster_capacity, mebibytes, millicores
 from .cleanup import RPC_ERRORS, drop_cluster, drop_service, reap, reap_if_idle, supervisor_of
 from .inventory import Damaged
-from .state import ClusterRecord, ServiceRecord, Store, ping, socket_for
-from .supervisor import UP_STATES, Supervisor
+from .state import ClusterRecord, ServiceRecord, Store, socket_for
+from .supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +162,7 @@ class LocalDeployments:
             )  # fmt: skip
             try:
                 self.store.prepare_service(record, model.path)
+                record = self._enforce(record)
                 supervisor.add_program(self.store.program(record, self.python))
                 self.store.save(record)
             except BaseException as exc:
@@ -176,6 +176,18 @@ class LocalDeployments:
             return record.info("Transitioning", None)
         return self._wait(record, supervisor, on_state)
 
+    def _enforce(self, record: ServiceRecord) -> ServiceRecord:
+        """Each replica's cgroups with its limits, as AKS enforces them, where the machine
+        allows them; else the record says why not."""
+        hierarchy, why = cgroups.find()
+        if hierarchy is None:
+            log.info("service %s: limits not enforced: %s", record.name, why)
+            return record.model_copy(update={"limits_enforced": False, "limits_note": why})
+        folder = self.store.service_dir(record.name)
+        memory, cpu = mebibytes(record.memory_gb), millicores(record.cpu_cores)
+        cgroups.create(hierarchy, folder, record.replicas, memory, cpu)
+        return record.model_copy(update={"limits_enforced": True, "limits_note": None})
+
     def _wait(
         self, record: ServiceRecord, supervisor: Supervisor,
         on_state: Callable[[str, str | None], None],
@@ -184,7 +196,7 @@ class LocalDeployments:
         while True:
             if self.store.service(record.name) is None:
                 raise NotFound(f"Service {record.name} was cleaned up while it was starting.")
-            state, error = self._live(record, supervisor.alive())
+            state, error, _ = live.state(self.store, record, supervisor.alive())
             if state == "Healthy":
                 on_state("Healthy", None)
                 return record.info(state, None)
@@ -192,7 +204,8 @@ class LocalDeployments:
                 if state != "Failed":  # a crash loop before any /ping: it cannot start
                     why = f"did not answer /ping within {WAIT_S:.0f} s"
                     looped = "could not start: it crashed on every start (CrashLoopBackOff)"
-                    error = self._failure(record, looped if state == "CrashLoopBackOff" else why)
+                    why = looped if state == "CrashLoopBackOff" else why
+                    error = live.failure(self.store, record, why)
                     # Stopped, it reads Failed from now on instead of Unhealthy.
                     with contextlib.suppress(*RPC_ERRORS):
                         supervisor.rpc(30.0).supervisor.stopProcessGroup(record.name)
@@ -202,40 +215,6 @@ class LocalDeployments:
                 on_state("Failed", error)
                 return record.info("Failed", error)
             time.sleep(0.2)
-
-    def _failure(self, record: ServiceRecord, why: str) -> str:
-        lines = tail_file(self.store.service_dir(record.name) / "service.log", 30)
-        return f"Service {record.name} {why}. Its log ends with:\n" + "\n".join(lines)
-
-    def _live(self, record: ServiceRecord, cluster_alive: bool) -> tuple[ServiceState, str | None]:
-        """(state, error) from supervisord's view of the process and a /ping."""
-        if not cluster_alive:
-            return "Failed", f"Its cluster {record.cluster} is not running: clean it up."
-        try:
-            info = self._supervisor(record.cluster).info(record.name)
-        except RPC_ERRORS:
-            return "Failed", f"Its cluster {record.cluster} stopped answering."
-        status = str(info["statename"]) if info else "unknown to its cluster's supervisord"
-        if status in UP_STATES:
-            if ping(record.port):
-                if not record.healthy_once:
-                    self._mark_healthy(record.name)
-                crashloop.served(self.store.service_dir(record.name))
-                return "Healthy", None
-            if looping := crashloop.backing_off(self.store.service_dir(record.name), record.name):
-                return "CrashLoopBackOff", looping
-            return ("Unhealthy" if record.healthy_once else "Transitioning"), None
-        if record.error:
-            return "Failed", record.error
-        why = "could not start (FATAL: supervisord gave up retrying)" if status == "FATAL" else ""
-        return "Failed", self._failure(record, why or f"is {status}")
-
-    def _mark_healthy(self, name: str) -> None:
-        # Remembered so that a later outage reads Unhealthy, not a first start.
-        with self.store.lock():
-            record = self.store.service(name)
-            if record is not None and not record.healthy_once:
-                self.store.save(record.model_copy(update={"healthy_once": True}))
 
     def _describe(self, records: list[ServiceRecord]) -> tuple[list[ServiceInfo], list[Damaged]]:
         """Each record's live state; one whose files cannot be read (keys.json) is damaged."""
@@ -250,7 +229,8 @@ class LocalDeployments:
             try:
                 if record.auth_enabled:
                     self.store.keys(record.name)  # keys it cannot hand out: damaged, said so
-                described.append(record.info(*self._live(record, alive[record.cluster])))
+                now = live.state(self.store, record, alive[record.cluster])
+                described.append(record.info(*now))
             except StoreError as exc:
                 damaged.append(Damaged(record.name, exc, record.cluster, record.port))
         return described, damaged

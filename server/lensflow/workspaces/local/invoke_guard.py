@@ -14,6 +14,7 @@ from lensflow_protocol.deployment import ServiceInfo, ServiceState
 from lensflow_protocol.errors import Conflict, NotFound, Unreachable
 
 from ... import crashloop
+from . import oom
 from .cleanup import RPC_ERRORS, supervisor_of
 from .port_owner import describe_holder, holder
 from .supervisor import UP_STATES
@@ -82,7 +83,10 @@ def _program(deployments: LocalDeployments, record: ServiceRecord) -> tuple[int,
 def _state(deployments: LocalDeployments, record: ServiceRecord, statename: str) -> ServiceState:
     """The state listServices would show, told without a /ping (the port may not be its own)."""
     if statename in UP_STATES:
-        if crashloop.backing_off(deployments.store.service_dir(record.name), record.name):
+        folder = deployments.store.service_dir(record.name)
+        if crashloop.backing_off(folder, record.name):
             return "CrashLoopBackOff"
+        if oom.last(folder, record.memory_gb, record.name)[1]:
+            return "OOMKilled"
         return "Unhealthy" if record.healthy_once else "Transitioning"
     return "Failed"

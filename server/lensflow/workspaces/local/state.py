@@ -15,7 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from lensflow_protocol.deployment import ClusterInfo, ClusterPurpose, ServiceInfo, ServiceState
+from lensflow_protocol.deployment import (
+    ClusterInfo,
+    ClusterPurpose,
+    ServiceInfo,
+    ServiceState,
+    Termination,
+)
 from lensflow_protocol.errors import StoreError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -89,8 +95,12 @@ class ServiceRecord(Record):
     healthy_once: bool = False
     error: str | None = None
     script: str | None = None
+    limits_enforced: bool = False  # a record from before cgroups: counted only
+    limits_note: str | None = "deployed before Lensflow enforced limits"
 
-    def info(self, state: ServiceState, error: str | None) -> ServiceInfo:
+    def info(
+        self, state: ServiceState, error: str | None, last_termination: Termination | None = None
+    ) -> ServiceInfo:
         base = f"http://127.0.0.1:{self.port}"
         return ServiceInfo(
             service_name=self.name, state=state, cluster_name=self.cluster,
@@ -99,6 +109,9 @@ class ServiceRecord(Record):
             swagger_uri=f"{base}/swagger.json", auth_enabled=self.auth_enabled,
             cpu_cores=self.cpu_cores, memory_gb=self.memory_gb, replicas=self.replicas,
             max_request_mb=self.max_request_mb, error=error, script=self.script,
+            limits_enforced=self.limits_enforced,
+            limits_note=None if self.limits_enforced else self.limits_note,
+            last_termination=last_termination,
         )  # fmt: skip
 
 

@@ -3,8 +3,9 @@
 Also runnable as a script (`python supervisor.py --reap-env NAME=VALUE -- argv…`): the launcher
 of every supervised program. It kills what an earlier run of the same program left behind
 (uvicorn workers orphaned by a `kill -9` of their master hold the port), waits the crash loop's
-back-off if given `--back-off FOLDER` (`lensflow.crashloop`), and then execs argv. Only the
-standard library, `lensflow.processes` and `lensflow.crashloop` (standard library only) and
+back-off if given `--back-off FOLDER` (`lensflow.crashloop`), joins the service's cgroups named
+in that folder (`lensflow.cgroups`), and then execs argv. Only the standard library,
+`lensflow.processes`, `lensflow.crashloop` and `lensflow.cgroups` (standard library only) and
 `supervisor` are imported, so the launcher starts fast.
 """
 
@@ -27,6 +28,7 @@ from typing import Any
 # Absolute, not relative: run by path this file has no package. `lensflow` is importable there
 # all the same: the program the launcher execs (uvicorn serving lensflow.scoring) needs it too,
 # from the same interpreter and environment.
+from lensflow.cgroups import join_launcher
 from lensflow.crashloop import next_launch
 from lensflow.processes import kill_pids, pid_alive, pids_with_env, tail_file, wait_gone
 
@@ -248,6 +250,11 @@ def main(argv: list[str]) -> int:
             print(f"lensflow: crashed {launch.crashes} times in a row (CrashLoopBackOff): "
                   f"restarting in {launch.delay:.0f} s", file=sys.stderr)  # fmt: skip
             time.sleep(launch.delay)
+        try:  # the service's cgroups, when its limits are enforced (lensflow.cgroups)
+            join_launcher(back_off)
+        except OSError as exc:
+            print(f"lensflow: cannot join the service's cgroups: {exc}", file=sys.stderr)
+            return 1
     os.execv(argv[3], argv[3:])
 
 

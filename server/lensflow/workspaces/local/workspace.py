@@ -28,9 +28,10 @@ from lensflow_protocol.deployment import (
     ServiceKeys,
     ServiceLogs,
 )
-from lensflow_protocol.errors import StoreError
+from lensflow_protocol.errors import StoreError, Unreachable
 from lensflow_protocol.settings import WorkspaceInfo
 
+from ... import cgroups
 from ..base import DeployEvents
 from ..endpoint import beside, example_body, invoke
 from ..tracking.mlflow_workspace import MlflowWorkspace
@@ -135,7 +136,21 @@ class LocalWorkspace(MlflowWorkspace):
         body = args.input
         if body is None:
             body = await asyncio.to_thread(example_body, service.swagger_uri, args.path)
-        return await asyncio.to_thread(invoke, url, key, body, args.service_name)
+        folder = self.deployments.store.service_dir(args.service_name)
+        kills = cgroups.oom_kills(folder)
+        try:
+            return await asyncio.to_thread(invoke, url, key, body, args.service_name)
+        except Unreachable as exc:
+            if cgroups.oom_kills(folder) == kills:
+                raise
+            raise Unreachable(
+                f"Service {args.service_name}'s replica was OOMKilled while it scored this "
+                f"request: it went over its memory limit of {service.memory_gb:g} GB and the "
+                "kernel killed it (exit code 137); it is being restarted. Deploy it with more "
+                "memoryGb, or send fewer rows per request.",
+                serviceName=args.service_name,
+                reason="OOMKilled",
+            ) from exc
 
     async def clean_up(self, args: CleanUpArgs) -> CleanUpResult:
         return await asyncio.to_thread(

@@ -1,0 +1,238 @@
+"""Kubernetes' resource limits for a local service's replicas, enforced by Linux cgroups.
+
+A pod's limits become, for each replica, a memory limit (the kernel kills a process that goes
+over it, which kubectl shows as OOMKilled) and a CPU quota (CFS: `cpuCores` × 100 ms of CPU
+per 100 ms). cgroup v1's `memory` and `cpu` hierarchies, writable as root, allow it. Elsewhere
+(cgroup v2 only, or no root) nothing is limited, and the service says so (`limitsEnforced:
+false`, with the reason).
+
+Layout, under this process's own cgroup when it may be used, else the hierarchy's root:
+`lensflow/<key>/` is the service, `lensflow/<key>/replica-<i>/` one replica with its limits.
+The serving process joins the first free replica's memory cgroup when it starts (one uvicorn
+worker, or the single process: the launcher puts itself in replica 0's then, so the
+interpreter's start-up counts too), and its CPU cgroup once the model is loaded (a start-up CPU
+boost); uvicorn's master of several workers stays in the service's, unlimited, as a kubelet is
+outside its pods. `cgroups.json` in the service's folder names them all, for the
+launcher, the scoring app, the live state (OOM kills) and cleanUp. Standard library only: the
+launcher and the scoring app import it when they start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+FILE = "cgroups.json"
+PERIOD_US = 100_000
+_MOUNTINFO = Path("/proc/self/mountinfo")
+_OWN = Path("/proc/self/cgroup")
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """Where services' cgroups go: a folder of the memory hierarchy and one of the cpu's."""
+
+    roots: tuple[Path, Path]
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A service's cgroups, each as [memory folder, cpu folder]."""
+
+    service: list[str]
+    replicas: list[list[str]]
+
+    def all_folders(self) -> list[str]:
+        """Deepest first: the order rmdir needs."""
+        return [f for replica in self.replicas for f in replica] + self.service
+
+
+def _mounts() -> dict[str, Path]:
+    """Mount points of v1's 'memory' and 'cpu' hierarchies, and 'v2' of the unified one."""
+    found: dict[str, Path] = {}
+    with contextlib.suppress(OSError):
+        for line in _MOUNTINFO.read_text().splitlines():
+            left, _, right = line.partition(" - ")
+            fields, tail = left.split(), right.split()
+            if len(fields) < 5 or len(tail) < 3:
+                continue
+            point = Path(fields[4].replace("\\040", " "))
+            if tail[0] == "cgroup2":
+                found.setdefault("v2", point)
+            elif tail[0] == "cgroup":
+                for option in tail[2].split(","):
+                    if option in ("memory", "cpu"):
+                        found.setdefault(option, point)
+    return found
+
+
+def _own_paths() -> dict[str, str]:
+    """This process's cgroup in each v1 hierarchy, by controller."""
+    own: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in _OWN.read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            for controller in controllers.split(","):
+                own.setdefault(controller, path)
+    return own
+
+
+def _usable(folder: Path) -> bool:
+    """A folder can be made (and removed) here: the hierarchy is ours to use."""
+    probe = folder / f"lensflow-probe-{os.getpid()}"
+    try:
+        probe.mkdir()
+        probe.rmdir()
+        return True
+    except OSError:
+        return False
+
+
+def find() -> tuple[Hierarchy | None, str]:
+    """The hierarchy to use, or None and why there is none."""
+    mounts, own = _mounts(), _own_paths()
+    if "memory" not in mounts or "cpu" not in mounts:
+        if "v2" in mounts:
+            return None, ("this machine has cgroup v2 only, and Lensflow limits services with "
+                          "cgroup v1's memory and cpu hierarchies")  # fmt: skip
+        return None, "this machine has no cgroup memory and cpu hierarchies"
+    roots = []
+    for controller in ("memory", "cpu"):
+        mine = mounts[controller] / own.get(controller, "/").lstrip("/")
+        # Under this process's own cgroup when it may be used, as a delegation would be.
+        roots.append(mine if _usable(mine) else mounts[controller])
+    if not all(_usable(root) for root in roots):
+        return None, "cgroup v1's memory and cpu hierarchies are not writable (run as root)"
+    return Hierarchy((roots[0], roots[1])), ""
+
+
+def _write(folder: Path, name: str, value: str) -> None:
+    (folder / name).write_text(value)
+
+
+def _limit(memory_dir: Path, cpu_dir: Path, memory: int, cpu_us: int) -> None:
+    _write(memory_dir, "memory.limit_in_bytes", str(memory))
+    if (memory_dir / "memory.memsw.limit_in_bytes").exists():  # no swap past the limit either
+        _write(memory_dir, "memory.memsw.limit_in_bytes", str(memory))
+    _write(cpu_dir, "cpu.cfs_period_us", str(PERIOD_US))
+    _write(cpu_dir, "cpu.cfs_quota_us", str(cpu_us))
+
+
+def create(
+    hierarchy: Hierarchy, service_dir: Path, replicas: int, memory_mib: int, millicores: int
+) -> Placed:
+    """Makes the service's cgroups with its limits (per replica, in Kubernetes' units), and
+    writes `cgroups.json` naming them."""
+    key = hashlib.sha256(str(service_dir.resolve()).encode()).hexdigest()[:16]
+    memory = memory_mib << 20
+    cpu_us = max(1000, millicores * PERIOD_US // 1000)  # the kernel's smallest quota is 1 ms
+    service = [root / "lensflow" / key for root in hierarchy.roots]
+    placed = Placed(service=[str(f) for f in service], replicas=[])
+    # Named before they exist: an interrupted create still gets cleaned up.
+    write_placed(service_dir, placed)
+    for folder in service:
+        folder.mkdir(parents=True, exist_ok=True)
+    for i in range(replicas):
+        memory_dir, cpu_dir = (folder / f"replica-{i}" for folder in service)
+        placed.replicas.append([str(memory_dir), str(cpu_dir)])
+        write_placed(service_dir, placed)
+        memory_dir.mkdir(exist_ok=True)
+        cpu_dir.mkdir(exist_ok=True)
+        _limit(memory_dir, cpu_dir, memory, cpu_us)
+    return placed
+
+
+def write_placed(service_dir: Path, placed: Placed) -> None:
+    data = {"service": placed.service, "replicas": placed.replicas}
+    tmp = service_dir / f".{FILE}.tmp"
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, service_dir / FILE)
+
+
+def read_placed(service_dir: Path) -> Placed | None:
+    try:
+        data = json.loads((service_dir / FILE).read_text())
+        return Placed(list(data["service"]), list(data["replicas"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _join(folders: list[str]) -> None:
+    pid = str(os.getpid())
+    for folder in folders:
+        Path(folder, "cgroup.procs").write_text(pid)
+
+
+def join_launcher(service_dir: Path) -> None:
+    """The launcher, before it execs uvicorn: the memory cgroup of replica 0 when it is the
+    only replica, else the service's."""
+    if (placed := read_placed(service_dir)) is not None:
+        memory = placed.replicas[0][0] if len(placed.replicas) == 1 else placed.service[0]
+        _join([memory])
+
+
+def _others(folder: str) -> list[int]:
+    try:
+        pids = [int(p) for p in Path(folder, "cgroup.procs").read_text().split()]
+    except (OSError, ValueError):
+        return []
+    return [p for p in pids if p != os.getpid() and os.path.exists(f"/proc/{p}")]
+
+
+def join_replica(service_dir: Path) -> int | None:
+    """A serving process, before it loads the model: joins the memory cgroup of the first
+    replica no other process is in (the one a killed replica left, when uvicorn restarts it).
+    Its index, or None with no cgroups."""
+    placed = read_placed(service_dir)
+    if placed is None or not placed.replicas:
+        return None
+    with open(service_dir / f".{FILE}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two workers starting together take different ones
+        load = [len(_others(replica[0])) for replica in placed.replicas]
+        index = load.index(min(load))
+        _join([placed.replicas[index][0]])
+    return index
+
+
+def join_cpu(service_dir: Path, index: int) -> None:
+    """The serving process, once its model is loaded: its CPU quota from now on. Starting at
+    full speed is GKE's startup CPU boost: a 0.1-core replica would take ten times as long to
+    import and load."""
+    if (placed := read_placed(service_dir)) is not None:
+        _join([placed.replicas[index][1]])
+
+
+def oom_kills(service_dir: Path) -> int:
+    """How many of the service's processes the kernel killed for memory, so far."""
+    placed = read_placed(service_dir)
+    if placed is None:
+        return 0
+    total = 0
+    for folder in [placed.service[0], *(replica[0] for replica in placed.replicas)]:
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(folder, "memory.oom_control").read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    total += int(value)
+    return total
+
+
+def remove(service_dir: Path) -> list[str]:
+    """Removes the service's cgroups (its processes are gone); the folders that would not go."""
+    placed = read_placed(service_dir)
+    if placed is None:
+        return []
+    stuck = []
+    for folder in placed.all_folders():
+        try:
+            os.rmdir(folder)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            stuck.append(folder)
+    return stuck
