@@ -182,6 +182,10 @@ async def run(workspace: Path) -> int:
         },
     )
     print(f"  {service['serviceName']}: {service['state']}")
+    if service.get("limitsEnforced"):
+        print(f"  limits        {service['cpuCores']} CPU, {service['memoryGb']} GB (cgroups)")
+    else:
+        print(f"  limits        not enforced: {service.get('limitsNote')}")
     print(f"  REST endpoint {service['scoringUri']}")
     print(f"  Swagger       {service['swaggerUri']}")
     if service["state"] != "Healthy":

@@ -16,6 +16,7 @@ from typing import Any
 
 import joblib
 import pytest
+from lensflow import cgroups
 from lensflow.processes import pid_alive, wait_gone
 from lensflow.workspaces.endpoint import invoke
 from lensflow.workspaces.local.deployments import LocalDeployments, ModelArtifact
@@ -25,6 +26,7 @@ from sklearn.linear_model import Ridge
 from sklearn.model_selection import train_test_split
 
 from .conftest import SEEN, finish, processes_of
+from .test_limits import members
 
 SERVICE = "diabetes-service"
 
@@ -202,6 +204,13 @@ def test_no_wait_replicas_and_cluster_clean_up(
     key = deployments.keys(SERVICE).primary_key
     assert post(info.scoring_uri, {"data": seed.rows}, key) == (200, pytest.approx(seed.expected))
     assert len(processes_of(home)) >= 4  # supervisord, uvicorn master and two workers
+    if cgroups.find()[0] is not None:  # limits enforced (tests/deploy/test_limits.py)
+        placed = cgroups.read_placed(deployments.store.service_dir(SERVICE))
+        assert placed is not None
+        # Each worker in its own replica's cgroups, the master in neither.
+        workers = [members(f) for replica in placed.replicas for f in replica]
+        assert all(len(w) == 1 for w in workers), workers
+        assert workers[0] == workers[1] != workers[2] == workers[3], workers
     SEEN.extend(processes_of(home))
     deleted = deployments.clean_up(cluster="aks-dev").deleted
     assert [(d.kind, d.name) for d in deleted] == [("service", SERVICE), ("cluster", "aks-dev")]
