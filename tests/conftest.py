@@ -42,6 +42,7 @@ def capabilities(progress: bool = True) -> types.ClientCapabilities:
         window=types.WindowClientCapabilities(work_done_progress=progress),
         workspace=types.WorkspaceClientCapabilities(
             code_lens=types.CodeLensWorkspaceClientCapabilities(refresh_support=True),
+            inlay_hint=types.InlayHintWorkspaceClientCapabilities(refresh_support=True),
             configuration=False,
         ),
         text_document=types.TextDocumentClientCapabilities(
@@ -76,6 +77,7 @@ def record(client: LanguageClient) -> None:
     """Keeps Lensflow's notifications on `client.lensflow` as (method, params) pairs."""
     client.lensflow = []  # type: ignore[attr-defined]
     client.lens_refreshes = 0  # type: ignore[attr-defined]
+    client.inlay_refreshes = 0  # type: ignore[attr-defined]
     for method in (
         "lensflow/runOutput",
         "lensflow/runUpdated",
@@ -92,6 +94,10 @@ def record(client: LanguageClient) -> None:
     @client.feature(types.WORKSPACE_CODE_LENS_REFRESH)
     def refresh(params: Any) -> None:
         client.lens_refreshes += 1  # type: ignore[attr-defined]
+
+    @client.feature(types.WORKSPACE_INLAY_HINT_REFRESH)
+    def refresh_hints(params: Any) -> None:
+        client.inlay_refreshes += 1  # type: ignore[attr-defined]
 
 
 def notes(client: LanguageClient, method: str) -> list[dict[str, Any]]:

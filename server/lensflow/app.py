@@ -58,6 +58,7 @@ class Lifecycle(Feature):
             if other not in runs:
                 await other.shutdown()
         await self.server.services.stop()
+        await self.server.watcher.stop()
 
 
 def build_server() -> LensflowServer:

@@ -1,7 +1,8 @@
 """The typed language server: settings, the active workspace, and the owners of shared state.
 
-It owns the open documents' facts (`documents`), each script's runs (`history`) and the
-workspace's services (`services`); features reach them through it. It knows no feature: the
+It owns the open documents' facts (`documents`), each script's runs (`history`), the
+workspace's services (`services`) and what other clients change on disk (`watcher`); features
+reach them through it. It knows no feature: the
 server is assembled in `app`. Nothing heavy is imported here: mlflow loads in the workspace's
 store worker on first use.
 """
@@ -22,9 +23,10 @@ from . import __version__
 from .documents import Documents
 from .history import LOAD_LIMIT, RunHistory
 from .lsp.jsonrpc import LensflowProtocol
-from .lsp.utils import in_background, refresh_lenses
+from .lsp.utils import in_background, refresh_lenses, refresh_views
 from .paths import uri_to_path
 from .services import ServiceMonitor
+from .store_watch import StoreWatcher
 from .workspaces.tracking.uris import redacted
 
 if TYPE_CHECKING:
@@ -62,6 +64,7 @@ class LensflowServer(LanguageServer):
         self.services = ServiceMonitor(
             self._list_services, self.protocol.notify, lambda: refresh_lenses(self)
         )
+        self.watcher = StoreWatcher(self._watched_paths, self._changed_elsewhere)
 
     # --- settings and workspace ----------------------------------------------------------
     @property
@@ -104,6 +107,13 @@ class LensflowServer(LanguageServer):
             return  # the first command will say what is wrong
         in_background(workspace.warm())
         self.services.start()
+        self.watcher.start()
+
+    async def views_changed(self) -> None:
+        """A command of this server changed what lenses and hints show: they are asked for
+        again, and the watcher knows the change is no other client's."""
+        await refresh_views(self)
+        self.watcher.adopt()
 
     def initial_settings(self, raw: Any) -> None:
         self._raw_settings = raw
@@ -154,6 +164,17 @@ class LensflowServer(LanguageServer):
 
     async def _list_services(self) -> ListServicesResult:
         return await self.active_workspace().list_services(None)
+
+    def _watched_paths(self) -> list[Path]:
+        try:
+            return self.active_workspace().watched_paths()
+        except LensflowError:
+            return []
+
+    async def _changed_elsewhere(self) -> None:
+        log.info("the workspace changed on disk (another client, or a checkpoint): lenses and hints refreshed")
+        self.history.clear()
+        await refresh_views(self)
 
 
 @functools.cache

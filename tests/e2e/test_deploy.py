@@ -277,21 +277,40 @@ async def run_lens(client: LanguageClient, uri: str, title_start: str) -> Any:
     return await execute(client, command.command, *(command.arguments or []))
 
 
+def refreshes(client: LanguageClient) -> tuple[int, int]:
+    """workspace/codeLens/refresh and workspace/inlayHint/refresh requests so far."""
+    return client.lens_refreshes, client.inlay_refreshes  # type: ignore[attr-defined]
+
+
+def refreshed(client: LanguageClient, before: tuple[int, int]) -> bool:
+    return all(now > then for now, then in zip(refreshes(client), before, strict=True))
+
+
 async def test_lens_driven_workflow(client: LanguageClient, project: Path) -> None:
     """The whole flow by clicking lenses only, as an editor user would."""
     uri = open_document(client, project / "train.py")
+    # Each command that changes what lenses and inlay hints show asks for both again, before
+    # its reply: an editor shows no stale lens (it offered Create cluster after one existed).
+    before = refreshes(client)
     assert (await run_lens(client, uri, "▶ Track run"))["status"] == "FINISHED"
+    assert refreshed(client, before)
+    before = refreshes(client)
     registered = await run_lens(client, uri, "Register model train_model")
-    assert registered["version"] == 1
+    assert registered["version"] == 1 and refreshed(client, before)
 
     titles = [c.title for c in await lens_commands(client, uri)]
     assert "Create cluster local-cluster" in titles
+    before = refreshes(client)
     assert (await run_lens(client, uri, "Create cluster"))["state"] == "Succeeded"
+    assert refreshed(client, before)
 
     titles = [c.title for c in await lens_commands(client, uri)]
     assert "Deploy train_model v1 to local-cluster" in titles
+    assert not [t for t in titles if t.startswith("Create cluster")]
+    before = refreshes(client)
     service = await run_lens(client, uri, "Deploy train_model")
     assert (service["serviceName"], service["state"]) == ("train-service", "Healthy")
+    assert refreshed(client, before), (before, refreshes(client))
 
     titles = [c.title for c in await lens_commands(client, uri)]
     assert "Invoke endpoint train-service (Healthy)" in titles
@@ -322,8 +341,10 @@ async def test_lens_driven_workflow(client: LanguageClient, project: Path) -> No
         {"serviceName": "train-service", "input": {"data": x_head}},
     )
     assert served["output"] == loaded["values"]
+    before = refreshes(client)
     deleted = await run_lens(client, uri, "Clean up train-service")
     assert deleted["deleted"] == [{"kind": "service", "name": "train-service"}]
+    assert refreshed(client, before)
     titles = [c.title for c in await lens_commands(client, uri)]
     assert "Deploy train_model v1 to local-cluster" in titles
     await execute(client, "lensflow.cleanUp", {"all": True})

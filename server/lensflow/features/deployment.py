@@ -3,8 +3,8 @@
 LSP methods: workspace/executeCommand (lensflow.createCluster, lensflow.deploy,
 lensflow.invokeEndpoint, lensflow.cleanUp, lensflow.listClusters, lensflow.listServices,
 lensflow.getServiceKeys, lensflow.getServiceLogs); sends lensflow/serviceUpdated,
-lensflow/clusterUpdated (through the server's `ServiceMonitor`), $/progress and
-workspace/codeLens/refresh.
+lensflow/clusterUpdated (through the server's `ServiceMonitor`), $/progress,
+workspace/codeLens/refresh and workspace/inlayHint/refresh.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from lensflow_protocol import names
 
 from ..lsp.feature import Feature, command
 from ..lsp.progress import Progress
-from ..lsp.utils import refresh_lenses
 
 if TYPE_CHECKING:
     from lensflow_protocol.deployment import (
@@ -45,7 +44,9 @@ class Deployment(Feature):
         cancel = asyncio.Event()
         async with Progress(self.server, f"Creating cluster {args.name}", cancel) as progress:
             events = self.server.services.reporter(progress.report)
-            return await self.server.active_workspace().create_cluster(args, events, cancel)
+            info = await self.server.active_workspace().create_cluster(args, events, cancel)
+        await self.server.views_changed()  # the lens offers Deploy to it now
+        return info
 
     @command(names.DEPLOY)
     async def deploy(self, args: DeployArgs) -> ServiceInfo:
@@ -57,7 +58,7 @@ class Deployment(Feature):
             info = await workspace.deploy(args, services.reporter(progress.report), cancel)
             progress.end(f"{info.service_name}: {info.state}")
         services.deployed(info)
-        await refresh_lenses(self.server)
+        await self.server.views_changed()
         return info
 
     @command(names.INVOKE_ENDPOINT)
@@ -72,7 +73,7 @@ class Deployment(Feature):
         for item in result.deleted:
             if item.kind == "service":
                 services.removed(item.name)
-        await refresh_lenses(self.server)
+        await self.server.views_changed()
         return result
 
     @command(names.LIST_CLUSTERS)

@@ -2,7 +2,8 @@
 
 LSP methods: workspace/executeCommand (lensflow.trackRun, lensflow.registerModel,
 lensflow.listExperiments, lensflow.listRuns, lensflow.getRun, lensflow.listModels);
-sends lensflow/runOutput, lensflow/runUpdated, $/progress and workspace/codeLens/refresh.
+sends lensflow/runOutput, lensflow/runUpdated, $/progress, workspace/codeLens/refresh and
+workspace/inlayHint/refresh.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from ..analysis import analyze
 from ..analysis.notebook import notebook_code
 from ..lsp.feature import Feature, command
 from ..lsp.progress import Progress
-from ..lsp.utils import refresh_lenses
 from ..paths import resolve_script, script_path
 from ..workspaces.base import TrackRequest
 
@@ -137,12 +137,13 @@ class Tracking(Feature):
         # Lenses, hovers and inlay hints: reloaded, then hints refreshed.
         self.server.history.run_ended(str(script))
         notify_run(self.server, result.run_id, result.status, script, result.experiment_name)
-        await refresh_lenses(self.server)
+        await self.server.views_changed()
 
     @command(names.REGISTER_MODEL)
     async def register_model(self, args: RegisterModelArgs) -> RegisterModelResult:
         result = await self.server.active_workspace().register_model(args)
         self.server.history.latest.forget()
+        await self.server.views_changed()  # the lens offers Deploy now
         return result
 
     @command(names.LIST_EXPERIMENTS)

@@ -144,6 +144,11 @@ class Workspace(abc.ABC):
     async def get_service_logs(self, service_name: str, tail: int) -> ServiceLogs:
         raise self._cannot("show service logs")
 
+    def watched_paths(self) -> list[Path]:
+        """Files another client's change shows in (`StoreWatcher`); none where the store is
+        not on this machine."""
+        return []
+
     async def warm(self) -> None:  # noqa: B027 - optional hook
         """Start slow machinery (a store process, a sign-in) ahead of the first call."""
 

@@ -84,6 +84,13 @@ class LocalWorkspace(MlflowWorkspace):
             await self.store.list_experiments()
         return await super().track_run(request, events, cancel)
 
+    def watched_paths(self) -> list[Path]:
+        # A run, a model version or a registration writes the SQLite file or its WAL; a
+        # cluster or a service adds or removes a folder.
+        db = getattr(self, "db", None)
+        files = [db, db.with_name(db.name + "-wal")] if db is not None else []
+        return [*files, self.home / "clusters", self.home / "services"]
+
     def describe(self) -> WorkspaceInfo:
         # The project folder names a local workspace, unless `home` was moved elsewhere.
         name = self.home.parent.name if self.home.name == ".lensflow" else self.home.name

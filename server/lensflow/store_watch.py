@@ -1,0 +1,82 @@
+"""Changes another client made to the workspace: a second window, or a scripted client.
+
+Each server sees its own commands end; what another process wrote (a run, a registered model,
+a cluster or a service) it sees only on disk. `StoreWatcher` owns the last signature seen of the
+files that change then (the local store's SQLite file and its WAL, the clusters and services
+folders) and the watching task. It stats them once a second and calls `on_change` when they
+changed and then stayed still for a look (a run writing metrics is reported once, when it is
+done, not every second). A server's own commands call `adopt()` after their own refresh, so
+their writes are not reported twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+INTERVAL_S = 1.0
+Signature = tuple[tuple[str, int, int] | None, ...]
+
+
+def signature(paths: list[Path]) -> Signature:
+    """(path, mtime ns, size) of each, None when it does not exist."""
+    found: list[tuple[str, int, int] | None] = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            found.append(None)
+        else:
+            found.append((str(path), st.st_mtime_ns, st.st_size))
+    return tuple(found)
+
+
+class StoreWatcher:
+    def __init__(
+        self, paths: Callable[[], list[Path]], on_change: Callable[[], Awaitable[None]]
+    ) -> None:
+        self._paths = paths
+        self._on_change = on_change
+        self._acted: Signature | None = None  # the state last reported (or adopted)
+        self._last: Signature | None = None  # the state seen at the last look
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self.adopt()
+            self._task = asyncio.ensure_future(self._watch())
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def adopt(self) -> None:
+        """What is on disk now is known: this server's own command just refreshed for it."""
+        self._acted = self._last = signature(self._paths())
+
+    async def look(self) -> bool:
+        """One look; True when it reported a change."""
+        now = signature(self._paths())
+        settled, self._last = now == self._last, now
+        if not settled or now == self._acted:
+            return False
+        self._acted = now
+        await self._on_change()
+        return True
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                await self.look()
+            except Exception:  # a refresh the client refused: the next change tries again
+                log.debug("store watcher: look failed", exc_info=True)
+            await asyncio.sleep(INTERVAL_S)
