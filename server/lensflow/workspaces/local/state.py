@@ -26,12 +26,14 @@ from lensflow_protocol.errors import StoreError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from lensflow.scoring.config import CONFIG_ENV, write_config, write_keys
+from lensflow.scoring.serving import SCORING_APP, uvicorn_command
 
 from .files import damaged, read_json, runtime_dir, socket_for, write_json
 from .supervisor import Program
 
 # The file helpers stay importable from here, where deployments and tests have found them.
 __all__ = [
+    "SCORING_APP",
     "ClusterRecord",
     "ServiceRecord",
     "Store",
@@ -42,7 +44,6 @@ __all__ = [
     "write_json",
 ]
 
-SCORING_APP = "lensflow.scoring.app:create_app"
 LAUNCHER = Path(__file__).with_name("supervisor.py")
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
@@ -224,11 +225,7 @@ class Store:
     def program(self, record: ServiceRecord, python: str) -> Program:
         """The service as a supervisord program: uvicorn behind the launcher that reaps strays."""
         folder = self.service_dir(record.name)
-        uvicorn = [
-            python, "-m", "uvicorn", "--factory", SCORING_APP, "--host", "127.0.0.1",
-            "--port", str(record.port), "--workers", str(record.replicas), "--no-access-log",
-            "--timeout-graceful-shutdown", "5",
-        ]  # fmt: skip
+        uvicorn = uvicorn_command(python, record.port, record.replicas)
         launcher = [
             python, str(LAUNCHER), "--reap-env", self.marker(record.name),
             "--back-off", str(folder), "--",
