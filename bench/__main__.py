@@ -25,6 +25,7 @@ BENCHMARKS: list[tuple[str, str, bool]] = [
     ("codelens", "bench.bench_codelens", False),
     ("insight", "bench.bench_insight", False),
     ("scoring", "bench.bench_scoring", False),
+    ("tail", "bench.bench_tail", False),
     ("big_requests", "bench.bench_big_requests", False),
     ("deploy", "bench.bench_deploy", False),
     ("azure_offline", "bench.bench_azure_offline", False),

@@ -23,7 +23,7 @@ from typing import Any
 
 import psutil
 
-from .bench_scoring import APP, _free_port, _mlflow, _models, _spawn, _stop, _wait_ping
+from .bench_scoring import _free_port, _mlflow, _models, _spawn, _stop, _wait_ping
 from .common import PYTHON, Figure, median, ratio
 
 SIZES = (10_000, 100_000, 1_000_000)
@@ -35,6 +35,7 @@ MEMORY_TARGET = 2.0  # peak memory over the body
 
 def _ours(folder: Path, model: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
     from lensflow.scoring.config import CONFIG_ENV, write_config, write_keys
+    from lensflow.scoring.serving import uvicorn_command
 
     service = folder / f"svc-{port}"
     service.mkdir()
@@ -44,8 +45,7 @@ def _ours(folder: Path, model: Path, port: int) -> tuple[subprocess.Popen[bytes]
         framework="ScikitLearn", modelPath=str(model), authEnabled=True,
         keysFile=str(service / "keys.json"), maxBodyBytes=LIMIT_MB << 20,
     )  # fmt: skip
-    argv = [PYTHON, "-m", "uvicorn", "--factory", APP, "--host", "127.0.0.1", "--port",
-            str(port), "--workers", "1", "--no-access-log"]  # fmt: skip
+    argv = uvicorn_command(PYTHON, port, 1)  # as a deployed service runs
     env = {CONFIG_ENV: str(service / "config.json")}
     return _spawn(argv, service / "service.log", env), key
 

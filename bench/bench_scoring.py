@@ -33,7 +33,6 @@ RPS_RATIO_TARGET = 3.0
 P99_TARGET_MS = 10.0
 HEALTHY_TARGET_S = 3.0
 BIN = Path(PYTHON).parent
-APP = "lensflow.scoring.app:create_app"
 
 
 @dataclass
@@ -105,8 +104,11 @@ def _spawn(
         )  # fmt: skip
 
 
-def _ours(folder: Path, framework: str, model: Path, port: int) -> subprocess.Popen[bytes]:
+def _ours(
+    folder: Path, framework: str, model: Path, port: int, workers: int = 1
+) -> subprocess.Popen[bytes]:
     from lensflow.scoring.config import CONFIG_ENV, write_config, write_keys
+    from lensflow.scoring.serving import uvicorn_command
 
     service = folder / f"svc-{framework}-{port}"
     service.mkdir()
@@ -116,14 +118,33 @@ def _ours(folder: Path, framework: str, model: Path, port: int) -> subprocess.Po
         framework=framework, modelPath=str(model), authEnabled=True,
         keysFile=str(service / "keys.json"),
     )  # fmt: skip
-    argv = [PYTHON, "-m", "uvicorn", "--factory", APP, "--host", "127.0.0.1", "--port",
-            str(port), "--workers", "1", "--no-access-log"]  # fmt: skip
+    # The command a deployed service runs (lensflow.scoring.serving), with no copy here.
+    argv = uvicorn_command(PYTHON, port, workers)
     return _spawn(argv, service / "service.log", {CONFIG_ENV: str(service / "config.json")})
 
 
-def _mlflow(folder: Path, port: int) -> subprocess.Popen[bytes]:
+def _our_server(
+    folder: Path, name: str, framework: str, model: Path, body: bytes, workers: int = 1
+) -> Server:
+    """Our service, started (not yet ready), with its key in the headers of its load."""
+    port = _free_port()
+    proc = _ours(folder, framework, model, port, workers)
+    key = json.loads((folder / f"svc-{framework}-{port}" / "keys.json").read_text())["primaryKey"]
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    return Server(name, port, proc, "/score", body, headers)
+
+
+def _peer_server(folder: Path, body: bytes, workers: int = 1) -> Server:
+    """`mlflow models serve`, started (not yet ready), with the equivalent /invocations body."""
+    port = _free_port()
+    proc = _mlflow(folder, port, workers)
+    return Server("mlflow", port, proc, "/invocations", body, {"Content-Type": "application/json"})
+
+
+def _mlflow(folder: Path, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
     argv = [str(BIN / "mlflow"), "models", "serve", "-m", str(folder / "mlflow_model"),
-            "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"]  # fmt: skip
+            "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port),
+            "-w", str(workers)]  # fmt: skip
     # mlflow runs `uvicorn` from PATH; its access log is switched off like ours (uvicorn reads
     # UVICORN_* variables), so both servers do the same work per request.
     env = {"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "UVICORN_ACCESS_LOG": "false"}
@@ -187,13 +208,13 @@ end
 """
 
 
-def _wrk(server: Server, seconds: float, folder: Path) -> Load:
+def _wrk(server: Server, seconds: float, folder: Path, connections: int = CONNECTIONS) -> Load:
     script = folder / f"{server.name}.lua"
     lines = ['wrk.method = "POST"', f"wrk.body = [==[{server.body.decode()}]==]"]
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in server.headers.items()]
     script.write_text("\n".join(lines) + "\n" + LUA_DONE)
     url = f"http://127.0.0.1:{server.port}{server.path}"
-    argv = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds:.0f}s", "--timeout", "5s", "-s",
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "--timeout", "5s", "-s",
             str(script), url]  # fmt: skip
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, check=True)
     line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
@@ -204,7 +225,7 @@ def _wrk(server: Server, seconds: float, folder: Path) -> Load:
     )  # fmt: skip
 
 
-async def _asyncio_load(server: Server, seconds: float) -> Load:
+async def _asyncio_load(server: Server, seconds: float, connections: int = CONNECTIONS) -> Load:
     """The fallback load generator: keep-alive connections, one request in flight on each."""
     head = (
         f"POST {server.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(server.body)}\r\n"
@@ -233,17 +254,17 @@ async def _asyncio_load(server: Server, seconds: float) -> Load:
 
     started = time.perf_counter()
     await asyncio.wait_for(
-        asyncio.gather(*(connection() for _ in range(CONNECTIONS))), seconds + 30
+        asyncio.gather(*(connection() for _ in range(connections))), seconds + 30
     )
     latencies.sort()
     pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
     return Load(len(latencies), time.perf_counter() - started, pick(0.5), pick(0.99), errors)
 
 
-def _load(server: Server, seconds: float, folder: Path) -> Load:
+def _load(server: Server, seconds: float, folder: Path, connections: int = CONNECTIONS) -> Load:
     if shutil.which("wrk"):
-        return _wrk(server, seconds, folder)
-    return asyncio.run(_asyncio_load(server, seconds))
+        return _wrk(server, seconds, folder, connections)
+    return asyncio.run(_asyncio_load(server, seconds, connections))
 
 
 def _merge(loads: list[Load]) -> Load:
@@ -300,17 +321,10 @@ def _run(folder: Path, procs: list[subprocess.Popen[bytes]]) -> dict[str, Figure
     data = json.dumps({"data": rows.tolist()}).encode()
     mlflow_body = json.dumps({"dataframe_split": {"data": rows.tolist()}}).encode()
     for name, framework, model in (("sklearn", "ScikitLearn", pkl), ("onnx", "Onnx", onnx)):
-        port = _free_port()
-        proc = _ours(folder, framework, model, port)
-        procs.append(proc)
-        keys = folder / f"svc-{framework}-{port}" / "keys.json"
-        key = json.loads(keys.read_text())["primaryKey"]
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
-        servers.append(Server(name, port, proc, "/score", data, headers))
-    port = _free_port()
-    procs.append(_mlflow(folder, port))
-    servers.append(Server("mlflow", port, procs[-1], "/invocations", mlflow_body,
-                          {"Content-Type": "application/json"}))  # fmt: skip
+        servers.append(_our_server(folder, name, framework, model, data))
+        procs.append(servers[-1].proc)
+    servers.append(_peer_server(folder, mlflow_body))
+    procs.append(servers[-1].proc)
     for server in servers:
         _wait_ping(server.proc, server.port)
     sklearn, onnx_server, peer = servers
