@@ -2,18 +2,24 @@
 // output, results and errors, keeps the status bar, and registers the palette commands.
 // The logic lives in src/core/ (no `vscode` import there, unit-tested under Node).
 
+import { spawn } from "node:child_process";
+import * as path from "node:path";
+
 import * as vscode from "vscode";
 import {
+  CloseAction,
   DidChangeConfigurationNotification,
+  ErrorAction,
   ExecuteCommandRequest,
   LanguageClient,
+  RevealOutputChannelOn,
   State,
-  TransportKind,
   type LanguageClientOptions,
   type ServerOptions,
 } from "vscode-languageclient/node";
 
 import { formatError, isCancellation } from "./core/errors";
+import { CrashBudget, StderrTail, startFailure } from "./core/failure";
 import { PALETTE, RESTART_SERVER, collectArguments, type PaletteEntry } from "./core/palette";
 import { NOTIFICATIONS } from "./core/contract";
 import type {
@@ -23,7 +29,7 @@ import type {
   ServiceUpdatedParams,
   WorkspaceInfo,
 } from "./core/protocol";
-import { formatResult, summarize } from "./core/results";
+import { formatResult, plotPage, summarize } from "./core/results";
 import {
   SERVER_PYTHON_KEY,
   didChangeConfigurationParams,
@@ -42,6 +48,19 @@ let results: vscode.OutputChannel;
 let runs: vscode.OutputChannel;
 let status: vscode.StatusBarItem;
 let lastRunId: string | undefined;
+let serverErr = new StderrTail();
+
+/**
+ * vscode-languageclient shows a notification of its own for each step of a failure (couldn't
+ * create a connection, initialization failed, connection closed, will not restart…), none with
+ * the cause. Its messages go to the "Lensflow Server" output only; the extension says it once,
+ * with the server's last stderr lines.
+ */
+class QuietClient extends LanguageClient {
+  override error(message: string, data?: unknown): void {
+    super.error(message, data, false);
+  }
+}
 
 function firstFolder(): string | undefined {
   return vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
@@ -106,6 +125,15 @@ async function runningClient(): Promise<LanguageClient> {
   return client;
 }
 
+/** The commands that take seconds to minutes, and what their notification says. */
+const LONG_COMMANDS: Record<string, string> = {
+  "lensflow.trackRun": "tracking a run",
+  "lensflow.registerModel": "registering the model",
+  "lensflow.createCluster": "creating the cluster",
+  "lensflow.deploy": "deploying",
+  "lensflow.compareRuns": "comparing runs",
+};
+
 /** Queries for the prompts: errors go back to the prompt, which offers an input box instead. */
 async function query(command: string, args: Record<string, unknown>): Promise<unknown> {
   const running = await runningClient();
@@ -119,7 +147,17 @@ async function query(command: string, args: Record<string, unknown>): Promise<un
 async function execute(command: string, args: unknown[]): Promise<unknown> {
   try {
     const running = await runningClient();
-    const result: unknown = await running.sendRequest(ExecuteCommandRequest.type, { command, arguments: args });
+    const params = { command, arguments: args };
+    const title = LONG_COMMANDS[command];
+    // A long command runs under a notification with Cancel: cancelling sends $/cancelRequest,
+    // and the server ends the work (a run is recorded KILLED).
+    const result: unknown =
+      title === undefined
+        ? await running.sendRequest(ExecuteCommandRequest.type, params)
+        : await vscode.window.withProgress(
+            { location: vscode.ProgressLocation.Notification, title: `Lensflow: ${title}`, cancellable: true },
+            (_progress, token) => running.sendRequest(ExecuteCommandRequest.type, params, token),
+          );
     results.append(formatResult(command, args.length === 1 ? args[0] : args, result));
     void openWhatItMade(command, result);
     void vscode.window.showInformationMessage(summarize(command, result), "Show output").then((choice) => {
@@ -152,10 +190,23 @@ async function execute(command: string, args: unknown[]): Promise<unknown> {
 async function openWhatItMade(command: string, result: unknown): Promise<void> {
   const made = (result ?? {}) as { plotUri?: unknown; url?: unknown };
   if (command === "lensflow.compareRuns" && typeof made.plotUri === "string") {
-    await vscode.commands.executeCommand("vscode.open", vscode.Uri.parse(made.plotUri), vscode.ViewColumn.Beside);
+    showPlot(vscode.Uri.parse(made.plotUri));
   } else if (command === "lensflow.openTrackingUi" && typeof made.url === "string") {
     await vscode.env.openExternal(vscode.Uri.parse(made.url));
   }
+}
+
+/** The comparison's SVG as a picture in a webview beside the code (opened as a file, VS Code
+ *  shows SVG source). No scripts; only the plot's own folder may be read. */
+function showPlot(plot: vscode.Uri): void {
+  const folder = vscode.Uri.file(path.dirname(plot.fsPath));
+  const panel = vscode.window.createWebviewPanel(
+    "lensflow.plot",
+    path.basename(plot.fsPath),
+    { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
+    { enableScripts: false, localResourceRoots: [folder] },
+  );
+  panel.webview.html = plotPage(panel.webview.asWebviewUri(plot).toString(), panel.webview.cspSource);
 }
 
 async function runPalette(entry: PaletteEntry): Promise<void> {
@@ -176,18 +227,45 @@ async function runPalette(entry: PaletteEntry): Promise<void> {
 function createClient(): LanguageClient {
   const folder = firstFolder();
   const config = vscode.workspace.getConfiguration(SECTION);
+  // Read at every start: a restart takes the setting's current value.
   const { command, args } = serverCommand(config.get(SERVER_PYTHON_KEY), folder);
-  const serverOptions: ServerOptions = {
-    command,
-    args,
-    transport: TransportKind.stdio,
-    options: folder !== undefined ? { cwd: folder } : undefined,
-  };
+  const tail = (serverErr = new StderrTail());
+  const crashes = new CrashBudget();
+  let ran = false;
+  // Spawned here, not by vscode-languageclient, to keep the last lines of stderr: the cause of a
+  // failed start ("No module named lensflow") is there. The client still copies stderr to the
+  // "Lensflow Server" output.
+  const serverOptions: ServerOptions = () =>
+    new Promise((resolve, reject) => {
+      const child = spawn(command, args, { cwd: folder, stdio: "pipe" });
+      child.once("error", reject);
+      child.once("spawn", () => {
+        resolve(child);
+      });
+      child.stderr.on("data", (chunk: Buffer) => {
+        tail.push(chunk.toString("utf8"));
+      });
+    });
   const clientOptions: LanguageClientOptions = {
     documentSelector: [{ scheme: "file", language: "python" }],
     // camelCase keys, unset ones left out: the server applies its defaults.
     initializationOptions: () => currentSettings(),
     outputChannelName: "Lensflow Server",
+    revealOutputChannelOn: RevealOutputChannelOn.Never,
+    initializationFailedHandler: () => false, // startClient says why, once
+    errorHandler: {
+      error: () => ({ action: ErrorAction.Continue, handled: true }),
+      closed: () => {
+        if (!ran) {
+          return { action: CloseAction.DoNotRestart, handled: true }; // startClient says why
+        }
+        if (crashes.restart()) {
+          return { action: CloseAction.Restart, handled: true };
+        }
+        showFailure(`The Lensflow server crashed 5 times in 3 minutes and is not restarted: ${tail.last(5).join("\n")}`);
+        return { action: CloseAction.DoNotRestart, handled: true };
+      },
+    },
     middleware: {
       // Code lenses run the server's own command ids (registered by vscode-languageclient from
       // executeCommandProvider.commands); their results and errors are shown like the palette's.
@@ -196,7 +274,7 @@ function createClient(): LanguageClient {
     // Work-done progress: vscode-languageclient declares window.workDoneProgress and answers
     // window/workDoneProgress/create itself, so the server's $/progress shows as notifications.
   };
-  const created = new LanguageClient("lensflow", "Lensflow", serverOptions, clientOptions);
+  const created = new QuietClient("lensflow", "Lensflow", serverOptions, clientOptions);
 
   created.onNotification(NOTIFICATIONS.runOutput, (params: RunOutputParams) => {
     if (params.runId !== lastRunId) {
@@ -226,8 +304,10 @@ function createClient(): LanguageClient {
       return;
     }
     if (event.newState === State.Stopped) {
-      showNotRunning("The Lensflow server stopped.");
+      const said = tail.last(3).join("\n");
+      showNotRunning(said ? `The Lensflow server stopped:\n${said}` : "The Lensflow server stopped.");
     } else if (event.newState === State.Running) {
+      ran = true;
       void refreshWorkspace(); // also after vscode-languageclient restarted a crashed server
     }
   });
@@ -252,19 +332,29 @@ async function startClient(): Promise<void> {
       vscode.workspace.getConfiguration(SECTION).get(SERVER_PYTHON_KEY),
       firstFolder(),
     );
-    const reason = `Lensflow server did not start (${[command, ...args].join(" ")}): ${formatError(error)}`;
-    showNotRunning(reason);
-    void vscode.window
-      .showErrorMessage(`${reason}. Set lensflow.server.python to an interpreter that has Lensflow installed.`, "Open Settings")
-      .then((choice) => {
-        if (choice !== undefined) {
-          void vscode.commands.executeCommand("workbench.action.openSettings", "lensflow.server.python");
-        }
-      });
+    await waitForExit();
+    showFailure(startFailure([command, ...args], serverErr.last(5), error));
     return;
   } finally {
     starting = undefined;
   }
+}
+
+/** The one notification of a server that could not run: its cause, and the setting to fix. */
+function showFailure(message: string): void {
+  showNotRunning(message);
+  void vscode.window.showErrorMessage(message, "Open Settings", "Show Output").then((choice) => {
+    if (choice === "Open Settings") {
+      void vscode.commands.executeCommand("workbench.action.openSettings", `${SECTION}.${SERVER_PYTHON_KEY}`);
+    } else if (choice === "Show Output") {
+      client?.outputChannel.show(true);
+    }
+  });
+}
+
+/** A failed start can reject before the last of the server's stderr arrived. */
+function waitForExit(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 300));
 }
 
 async function stopClient(): Promise<void> {

@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
 
 import { PALETTE } from "../src/core/palette";
-import { formatResult, summarize } from "../src/core/results";
+import { formatResult, plotPage, summarize } from "../src/core/results";
 import { QUERY_RESULTS } from "./fixtures";
 
 describe("results", () => {
@@ -46,5 +46,17 @@ describe("results", () => {
   it("never put service keys in a notification", () => {
     const line = summarize("lensflow.getServiceKeys", { primaryKey: "s3cret-primary", secondaryKey: "s3cret-secondary" });
     assert.doesNotMatch(line, /s3cret/);
+  });
+});
+
+describe("plotPage", () => {
+  it("shows the plot as an image, with nothing else allowed to load", () => {
+    const page = plotPage("https://file+.vscode-resource.vscode-cdn.net/tmp/a%20b/compare.svg", "https://*.vscode-cdn.net");
+    assert.match(page, /<img src="https:\/\/file\+\.vscode-resource\.vscode-cdn\.net\/tmp\/a%20b\/compare\.svg"/);
+    assert.match(page, /default-src 'none'; img-src https:\/\/\*\.vscode-cdn\.net;/);
+    assert.doesNotMatch(page, /<script/);
+  });
+  it("escapes what could end the attribute", () => {
+    assert.match(plotPage('x" onerror="alert(1)', "s"), /src="x&quot; onerror=&quot;alert\(1\)"/);
   });
 });

@@ -91,3 +91,16 @@ export function summarize(command: string, result: unknown): string {
       return `${command}: done`;
   }
 }
+
+/** The webview page that shows a comparison's SVG plot as a picture: the image and nothing
+ *  else may load (Content-Security-Policy), from the webview's own resource origin. */
+export function plotPage(imageSrc: string, cspSource: string): string {
+  const attr = (text: string): string => text.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
+  return [
+    "<!DOCTYPE html>",
+    '<html lang="en"><head><meta charset="utf-8">',
+    `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src ${attr(cspSource)}; style-src 'unsafe-inline';">`,
+    "<style>body{margin:0;background:#fff}img{max-width:100%;height:auto;display:block}</style>",
+    `</head><body><img src="${attr(imageSrc)}" alt="Runs compared"></body></html>`,
+  ].join("\n");
+}
