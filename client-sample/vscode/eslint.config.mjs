@@ -4,7 +4,7 @@ import { defineConfig } from "eslint/config";
 import tseslint from "typescript-eslint";
 
 export default defineConfig(
-  { ignores: ["out/", "node_modules/", "*.vsix"] },
+  { ignores: ["out/", "dist/", "node_modules/", "*.vsix"] },
   js.configs.recommended,
   {
     // The generator's Node scripts (plain ESM, not type-checked).

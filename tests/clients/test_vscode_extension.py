@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,37 @@ def test_generator_is_the_node_clients(installed: Path) -> None:
         node, vscode = (lock[f"node_modules/{package}"] for lock in locks)
         for key in ("version", "integrity"):
             assert vscode[key] == node[key], (package, key)
+
+
+def test_package_is_one_clean_bundle(installed: Path, tmp_path: Path) -> None:
+    """`npm run package`: vsce packages the esbuild bundle with the manifest, README and
+    licence, nothing else (it was 221 unbundled files), and warns of nothing (it warned of no
+    LICENSE, no repository field and the unbundled files)."""
+    vsix = tmp_path / "lensflow.vsix"
+    done = run("run", "package", "--", "-o", str(vsix), timeout=300)
+    check(done, "npm run package")
+    assert "WARNING" not in done.stdout + done.stderr, done.stdout + done.stderr
+    with zipfile.ZipFile(vsix) as package:
+        names = sorted(n for n in package.namelist() if n.startswith("extension/"))
+        manifest = json.loads(package.read("extension/package.json"))
+    assert names == [
+        "extension/LICENSE.txt",
+        "extension/dist/extension.js",
+        "extension/package.json",
+        "extension/readme.md",
+    ], names
+    assert manifest["main"] == "./dist/extension.js" and manifest["repository"]["url"]
+    # The bundle loads under Node with only `vscode` left outside it.
+    script = (
+        "const Module = require('module'); const load = Module._load;"
+        "Module._load = (r, ...a) => r === 'vscode' ? new Proxy({}, {get: () => class {}}) "
+        ": load(r, ...a); const ext = require(process.argv[1]);"
+        "if (typeof ext.activate !== 'function') process.exit(3);"
+    )
+    with zipfile.ZipFile(vsix) as package:
+        package.extract("extension/dist/extension.js", tmp_path)
+    loaded = run_in(
+        [tool("node"), "-e", script, str(tmp_path / "extension" / "dist" / "extension.js")],
+        EXTENSION, 60,
+    )  # fmt: skip
+    check(loaded, "node: require the bundle")

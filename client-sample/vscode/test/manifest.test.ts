@@ -14,6 +14,7 @@ interface Manifest {
   contributes: { commands: { command: string; title: string; category?: string }[] };
   dependencies: Record<string, string>;
   devDependencies: Record<string, string>;
+  scripts: Record<string, string>;
 }
 
 const manifest = readJson("package.json") as Manifest;
@@ -43,8 +44,10 @@ describe("package.json", () => {
     assert.match(manifest.dependencies["vscode-languageclient"] ?? "", /^9\./);
   });
 
-  it("points main at the compiled extension", () => {
-    assert.equal(manifest.main, "./out/src/extension.js");
+  it("points main at the esbuild bundle of src/extension.ts, which the package carries", () => {
+    assert.equal(manifest.main, "./dist/extension.js");
+    assert.match(manifest.scripts["bundle"] ?? "", /^esbuild src\/extension\.ts --bundle .*--external:vscode .*--outfile=dist\/extension\.js$/);
+    assert.equal(manifest.scripts["vscode:prepublish"], "npm run bundle");
     assert.ok(fs.existsSync(path.join(EXTENSION_DIR, "src", "extension.ts")));
   });
 });
