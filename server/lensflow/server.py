@@ -172,7 +172,7 @@ class LensflowServer(LanguageServer):
             return []
 
     async def _changed_elsewhere(self) -> None:
-        log.info("the workspace changed on disk (another client, or a checkpoint): lenses and hints refreshed")
+        log.info("the store changed on disk (another client, or a checkpoint): views refreshed")
         self.history.clear()
         await refresh_views(self)
 

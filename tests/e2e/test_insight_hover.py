@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
@@ -83,13 +86,7 @@ def capabilities() -> types.ClientCapabilities:
 
 
 async def _start(client: LanguageClient, root: Path, **options: Any) -> None:
-    record(client)
-    client.inlay_refreshes = 0  # type: ignore[attr-defined]
-
-    @client.feature(types.WORKSPACE_INLAY_HINT_REFRESH)
-    def refresh(params: Any) -> None:
-        client.inlay_refreshes += 1  # type: ignore[attr-defined]
-
+    record(client)  # counts workspace/inlayHint/refresh too
     await client.initialize_session(
         types.InitializeParams(
             capabilities=capabilities(),
@@ -246,6 +243,40 @@ async def test_history_on_hover_and_last_values_as_hints(
     text = await hover_soon(client, uri, METRIC_LINE)
     assert "3 runs of `ridge.py`" in text
     assert third["runId"][:8] in table(text)[0][0]
+
+    # A new window on this store starts its store worker at `initialized`, before any file
+    # opens (it started at the first didOpen, and the first hover found nothing while mlflow
+    # loaded): the first hover, asked once `import mlflow` + 0.5 s after the worker started
+    # (issue 18's target, the import timed here), shows the history.
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", "import mlflow"], check=True, timeout=120)
+    import_s = time.monotonic() - started
+    other = await new_server(project)
+    try:
+        pid = server_pid(other)
+        deadline = time.monotonic() + 5
+        while not store_workers(pid):
+            assert time.monotonic() < deadline, "no store worker before any file opened"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(import_s + 0.5)
+        first = await hover(other, open_document(other, script), METRIC_LINE, 8)
+        assert first is not None and "3 runs of `ridge.py`" in first, first
+    finally:
+        await close(other)
+
+
+def store_workers(parent: int) -> list[int]:
+    """The store workers a server started: its children running the worker's module."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            argv = (proc / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and b"lensflow.workspaces.tracking.store_worker" in argv:
+            found.append(int(proc.name))
+    return found
 
 
 async def _no_runs_at_once(client: LanguageClient, project: Path) -> None:

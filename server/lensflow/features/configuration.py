@@ -1,6 +1,7 @@
 """Settings from the client, and which workspace they select.
 
-LSP methods: initialize (initializationOptions), workspace/didChangeConfiguration,
+LSP methods: initialize (initializationOptions), initialized (a store's worker starts),
+workspace/didChangeConfiguration,
 workspace/executeCommand `lensflow.getWorkspace`; sends `lensflow/workspaceChanged`.
 """
 
@@ -25,6 +26,17 @@ class Configuration(Feature):
     @on(types.INITIALIZE)
     def initialize(self, params: types.InitializeParams) -> None:
         self.server.initial_settings(params.initialization_options)
+
+    @on(types.INITIALIZED)
+    def initialized(self, params: types.InitializedParams) -> None:
+        """A workspace with a store starts its worker now, not when the first script opens:
+        mlflow's import takes seconds, and the first hover should find history."""
+        try:
+            has_store = self.server.active_workspace().has_store()
+        except LensflowError:
+            return  # the first command will say what is wrong
+        if has_store:
+            self.server.warm()
 
     @on(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_configuration(self, params: types.DidChangeConfigurationParams) -> None:

@@ -84,6 +84,10 @@ class LocalWorkspace(MlflowWorkspace):
             await self.store.list_experiments()
         return await super().track_run(request, events, cancel)
 
+    def has_store(self) -> bool:
+        db = getattr(self, "db", None)  # None: a tracking URI of the settings' choosing
+        return db is None or db.exists()
+
     def watched_paths(self) -> list[Path]:
         # A run, a model version or a registration writes the SQLite file or its WAL; a
         # cluster or a service adds or removes a folder.
