@@ -16,13 +16,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.conftest import SERVER_COMMAND, execute, open_document, record
 from tests.e2e.test_azureml_offline import BARE_ENV, CONFIG, SP_ENV
+from tests.reliability.support import close, new_server, server_pid
 
 RIDGE = """import sys
 
