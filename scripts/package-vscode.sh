@@ -42,10 +42,8 @@ if [ "$(cat "$build/node_modules/.lensflow-lock.sha256" 2>/dev/null)" != "$lock"
   echo "$lock" >"$build/node_modules/.lensflow-lock.sha256"
 fi
 rm -f "$vsix"
-# --allow-missing-repository and --skip-license: vsce would otherwise ask (and wait) while the
-# manifest has no repository field and no LICENSE file; with both present they change nothing.
-(cd "$build" && npm run --silent package -- --out "$vsix.part" \
-  --allow-missing-repository --skip-license </dev/null)
+# stdin is /dev/null: should vsce ask anything (a missing LICENSE, say), the answer is no.
+(cd "$build" && npm run --silent package -- --out "$vsix.part" </dev/null)
 [ -s "$vsix.part" ] || { echo "package-vscode: vsce made no .vsix" >&2; exit 1; }
 mv "$vsix.part" "$vsix"
 echo "$made_from" >"$home/source.sha256"
