@@ -18,6 +18,7 @@ bash scripts/install-editors.sh
 # tests/e2e/test_tracking_ui.py: Debian's chromium (headless). tests/team: Debian's PostgreSQL
 # (the tests start a private cluster of their own on 127.0.0.1).
 bash scripts/install-browser.sh
+bash scripts/install-code-server.sh; bash scripts/package-vscode.sh  # test_vscode_workbench.py
 bash scripts/postgres.sh install
 
 echo "== ruff"
