@@ -8,13 +8,14 @@ building them never waits on the store. Knows no LSP: the server hands it callba
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from lensflow_protocol import names
+
+from .periodic import Periodic
 
 if TYPE_CHECKING:
     from lensflow_protocol.deployment import ListServicesResult, ServiceInfo, Termination
@@ -60,20 +61,15 @@ class ServiceMonitor:
         self._states: dict[str, str] = {}
         self._kills: dict[str, int] = {}  # OOM kills last reported per service
         self._cleanups = 0
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(self._look, INTERVAL_S, "service monitor")
 
     def start(self) -> None:
         """Watch services from now on (the first deployment command, or a warm start)."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.ensure_future(self._watch())
+        self._periodic.start()
 
     async def stop(self) -> None:
         """Stop watching (at shutdown)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._periodic.stop()
 
     def reporter(self, report: Callable[[str], None] | None = None) -> Reporter:
         return Reporter(self, report)
@@ -116,16 +112,10 @@ class ServiceMonitor:
         finally:
             self._cleanups -= 1
 
-    async def _watch(self) -> None:
-        while True:
-            try:
-                listed = await self._list()
-            except Exception:  # a bad workspace or a dead cluster: say it in the log, go on
-                log.debug("service monitor: no state this round", exc_info=True)
-            else:
-                if not self._cleanups:
-                    await self._seen(listed)
-            await asyncio.sleep(INTERVAL_S)
+    async def _look(self) -> None:
+        listed = await self._list()  # a bad workspace or a dead cluster: Periodic logs it
+        if not self._cleanups:
+            await self._seen(listed)
 
     async def _seen(self, listed: ListServicesResult) -> None:
         before = set(self.services)

@@ -11,14 +11,11 @@ their writes are not reported twice.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from .periodic import Periodic
 
 INTERVAL_S = 1.0
 Signature = tuple[tuple[str, int, int] | None, ...]
@@ -45,19 +42,14 @@ class StoreWatcher:
         self._on_change = on_change
         self._acted: Signature | None = None  # the state last reported (or adopted)
         self._last: Signature | None = None  # the state seen at the last look
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(self.look, INTERVAL_S, "store watcher")
 
     def start(self) -> None:
-        if self._task is None or self._task.done():
+        if self._periodic.start():
             self.adopt()
-            self._task = asyncio.ensure_future(self._watch())
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._periodic.stop()
 
     def adopt(self) -> None:
         """What is on disk now is known: this server's own command just refreshed for it."""
@@ -72,11 +64,3 @@ class StoreWatcher:
         self._acted = now
         await self._on_change()
         return True
-
-    async def _watch(self) -> None:
-        while True:
-            try:
-                await self.look()
-            except Exception:  # a refresh the client refused: the next change tries again
-                log.debug("store watcher: look failed", exc_info=True)
-            await asyncio.sleep(INTERVAL_S)
