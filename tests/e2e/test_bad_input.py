@@ -14,8 +14,6 @@ from pytest_lsp import LanguageClient
 
 from tests.conftest import error_of, execute
 
-pytestmark = pytest.mark.tables_made  # a new store's making is not what these check
-
 
 def locs(error: JsonRpcException) -> list[list[Any]]:
     return [e["loc"] for e in error.data["errors"]]
@@ -96,6 +94,7 @@ async def test_snake_case_names_are_no_aliases(
     assert any(e["type"] == "extra_forbidden" for e in error.data["errors"])
 
 
+@pytest.mark.tables_made  # the store's making is not what it checks
 @pytest.mark.parametrize("python", ["/etc/passwd", "/etc", "{project}/notes.txt"])
 async def test_a_python_setting_that_is_no_interpreter(
     client: LanguageClient, project: Path, python: str
@@ -137,6 +136,7 @@ async def test_unknown_command(client: LanguageClient) -> None:
     assert "noSuchThing" in error.message
 
 
+@pytest.mark.tables_made  # the store's making is not what it checks
 async def test_domain_errors(client: LanguageClient, project: Path) -> None:
     missing = await error_of(client, "lensflow.trackRun", {"script": "nope/train.py"})
     assert (missing.code, missing.data["kind"]) == (-32001, "notFound")

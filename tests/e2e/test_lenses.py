@@ -11,8 +11,6 @@ from pytest_lsp import LanguageClient
 
 from tests.conftest import SEED_ORIGINAL, execute, open_document
 
-pytestmark = pytest.mark.tables_made  # a new store's making is not what these check
-
 
 def line_of(path: Path, needle: str) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines()) if needle in line)
@@ -32,6 +30,7 @@ async def resolved(client: LanguageClient, uri: str) -> list[types.CodeLens]:
     return out
 
 
+@pytest.mark.tables_made  # the store's making is not what it checks
 async def test_seed_lenses_before_and_after_a_run(client: LanguageClient, project: Path) -> None:
     script = project / "train.py"
     uri = open_document(client, script)
@@ -99,6 +98,7 @@ async def test_seed_original_lenses_and_diagnostics(client: LanguageClient, proj
     assert edit.range.start.line == externals.range.start.line
 
 
+@pytest.mark.tables_made  # the store's making is not what it checks
 async def test_code_actions_offer_the_workflow(client: LanguageClient, project: Path) -> None:
     script = project / "train.py"
     uri = open_document(client, script)
