@@ -16,8 +16,8 @@ from typing import Any
 
 import joblib
 import pytest
-from lensflow import cgroups
 from lensflow.processes import pid_alive, wait_gone
+from lensflow.scoring import cgroups
 from lensflow.workspaces.endpoint import invoke
 from lensflow.workspaces.local.deployments import LocalDeployments, ModelArtifact
 from lensflow_protocol.deployment import CreateClusterArgs, DeployArgs, ServiceInfo
@@ -207,8 +207,14 @@ def test_no_wait_replicas_and_cluster_clean_up(
     if cgroups.find()[0] is not None:  # limits enforced (tests/deploy/test_limits.py)
         placed = cgroups.read_placed(deployments.store.service_dir(SERVICE))
         assert placed is not None
-        # Each worker in its own replica's cgroups, the master in neither.
-        workers = [members(f) for replica in placed.replicas for f in replica]
+        # Each worker in its own replica's cgroups, the master in neither (a worker joins its
+        # CPU cgroup once its model is loaded: the second may still be loading).
+        deadline = time.monotonic() + 20
+        while True:
+            workers = [members(f) for replica in placed.replicas for f in replica]
+            if all(len(w) == 1 for w in workers) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert all(len(w) == 1 for w in workers), workers
         assert workers[0] == workers[1] != workers[2] == workers[3], workers
     SEEN.extend(processes_of(home))

@@ -20,7 +20,7 @@ from typing import Any
 import joblib
 import numpy as np
 import pytest
-from lensflow import cgroups
+from lensflow.scoring import cgroups
 from lensflow.views.serving import service_commands
 from lensflow.workspaces.local.deployments import LocalDeployments, ModelArtifact
 from lensflow.workspaces.local.workspace import LocalWorkspace

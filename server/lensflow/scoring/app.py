@@ -28,9 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lensflow.cgroups import join_cpu, join_replica
-
 from .asgi import Handler, Receive, Scope, Send, answer, answer_error, headers_for
+from .cgroups import join_cpu, join_replica
 from .config import CONFIG_ENV, ConfigError, ServiceConfig, read_keys
 from .documents import document_routes
 from .gate import BodyGate, Disconnected, Refused

@@ -16,8 +16,8 @@ from pathlib import Path
 from lensflow_protocol.deployment import Deleted
 from lensflow_protocol.errors import StoreError
 
-from ... import cgroups
 from ...processes import kill_pids, pids_with_env
+from ...scoring import cgroups
 from . import inventory
 from .files import socket_for
 from .state import ServiceRecord, Store

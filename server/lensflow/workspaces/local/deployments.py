@@ -37,8 +37,8 @@ from lensflow_protocol.errors import (
     Unreachable,
 )
 
-from ... import cgroups
 from ...processes import free_port, tail_file
+from ...scoring import cgroups
 from ..placement import refuse_attach, require_cluster
 from . import inventory, live
 from .capacity import Pod, admit, cluster_capacity, mebibytes, millicores

@@ -1,6 +1,6 @@
 """OOMKilled, as kubectl shows it: a replica the kernel killed for going over its memory limit.
 
-The kernel counts the kills in each replica's cgroup (`lensflow.cgroups.oom_kills`); the last
+The kernel counts the kills in each replica's cgroup (`scoring.cgroups.oom_kills`); the last
 count seen and when it was first seen are kept in `oom.json` in the service's folder, so every
 reader (the monitor, a listing, a second window) agrees on when it happened. The service's state
 reads `OOMKilled` while it does not answer `/ping` in the half minute after a kill (the restart
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lensflow_protocol.deployment import Termination
 
-from ... import cgroups
+from ...scoring import cgroups
 from .files import write_json
 
 FILE = "oom.json"

@@ -4,9 +4,9 @@ Also runnable as a script (`python supervisor.py --reap-env NAME=VALUE -- argvâ€
 of every supervised program. It kills what an earlier run of the same program left behind
 (uvicorn workers orphaned by a `kill -9` of their master hold the port), waits the crash loop's
 back-off if given `--back-off FOLDER` (`lensflow.crashloop`), joins the service's cgroups named
-in that folder (`lensflow.cgroups`), and then execs argv. Only the standard library,
-`lensflow.processes`, `lensflow.crashloop` and `lensflow.cgroups` (standard library only) and
-`supervisor` are imported, so the launcher starts fast.
+in that folder (`lensflow.scoring.cgroups`), and then execs argv. Only the standard library,
+`lensflow.processes`, `lensflow.crashloop`, `lensflow.scoring.cgroups` (standard library only)
+and `supervisor` are imported, so the launcher starts fast.
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lensflow.crashloop import next_launch
+from lensflow.processes import kill_pids, pid_alive, pids_with_env, tail_file, wait_gone
+
 # Absolute, not relative: run by path this file has no package. `lensflow` is importable there
 # all the same: the program the launcher execs (uvicorn serving lensflow.scoring) needs it too,
 # from the same interpreter and environment.
-from lensflow.cgroups import join_launcher
-from lensflow.crashloop import next_launch
-from lensflow.processes import kill_pids, pid_alive, pids_with_env, tail_file, wait_gone
+from lensflow.scoring.cgroups import join_launcher
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +251,7 @@ def main(argv: list[str]) -> int:
             print(f"lensflow: crashed {launch.crashes} times in a row (CrashLoopBackOff): "
                   f"restarting in {launch.delay:.0f} s", file=sys.stderr)  # fmt: skip
             time.sleep(launch.delay)
-        try:  # the service's cgroups, when its limits are enforced (lensflow.cgroups)
+        try:  # the service's cgroups, when its limits are enforced (lensflow.scoring.cgroups)
             join_launcher(back_off)
         except OSError as exc:
             print(f"lensflow: cannot join the service's cgroups: {exc}", file=sys.stderr)

@@ -31,7 +31,7 @@ from lensflow_protocol.deployment import (
 from lensflow_protocol.errors import StoreError, Unreachable
 from lensflow_protocol.settings import WorkspaceInfo
 
-from ... import cgroups
+from ...scoring import cgroups
 from ..base import DeployEvents
 from ..endpoint import beside, example_body, invoke
 from ..tracking.mlflow_workspace import MlflowWorkspace
