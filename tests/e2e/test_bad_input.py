@@ -94,7 +94,6 @@ async def test_snake_case_names_are_no_aliases(
     assert any(e["type"] == "extra_forbidden" for e in error.data["errors"])
 
 
-@pytest.mark.tables_made  # the store's making is not what it checks
 @pytest.mark.parametrize("python", ["/etc/passwd", "/etc", "{project}/notes.txt"])
 async def test_a_python_setting_that_is_no_interpreter(
     client: LanguageClient, project: Path, python: str
