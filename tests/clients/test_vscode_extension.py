@@ -25,7 +25,12 @@ GENERATED = EXTENSION / "src" / "core" / "protocol.ts"
 
 
 def run(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return run_in([tool("npm"), *args], EXTENSION, timeout, LENSFLOW_SCHEMA=str(SCHEMA))
+    # vsce's optional keytar would try a prebuilt binary from GitHub first: built from source
+    # straight away (Debian's libsecret-1-dev, from scripts/install-code-server.sh).
+    return run_in(
+        [tool("npm"), *args], EXTENSION, timeout,
+        LENSFLOW_SCHEMA=str(SCHEMA), npm_config_build_from_source="true",
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
