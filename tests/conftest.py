@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import sqlite3
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,50 +20,9 @@ SEED_ORIGINAL = REPO / "tests" / "fixtures" / "seed_train_original.py"
 SERVER_COMMAND = [sys.executable, "-m", "lensflow", "--log-level", "INFO"]
 
 
-@pytest.fixture(scope="session")
-def tables_made(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A local store's mlflow.db with MLflow's tables made and nothing in them, made once per
-    worker exactly as the store worker makes a new store's (`MlflowStore.make_tables`, in a
-    child: mlflow never loads into the test process for it)."""
-    home = tmp_path_factory.mktemp("tables-made") / ".lensflow"
-    (home / "artifacts").mkdir(parents=True)
-    db = home / "mlflow.db"
-    code = (
-        "import sys\n"
-        "from lensflow.workspaces.tracking.mlflow_store import MlflowStore\n"
-        "MlflowStore(sys.argv[1]).make_tables(sys.argv[2])\n"
-    )
-    subprocess.run(
-        [sys.executable, "-c", code, f"sqlite:///{db}", str(home / "artifacts")],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
-    return db
-
-
-def copy_tables_made(template: Path, home: Path) -> None:
-    """`template` (`tables_made`) as `home`'s store; the Default experiment's artifacts, the
-    one absolute path in a new store, moved to `home`'s artifacts/ (as the store worker has it)."""
-    (home / "artifacts").mkdir(parents=True)
-    with (
-        contextlib.closing(sqlite3.connect(template)) as source,
-        contextlib.closing(sqlite3.connect(home / "mlflow.db")) as conn,
-    ):
-        source.backup(conn)
-        with conn:
-            moved = conn.execute(
-                "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
-                (str(home / "artifacts" / "0"),),
-            )
-        assert moved.rowcount == 1
-
-
 @pytest.fixture
-def project(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+def project(tmp_path: Path) -> Iterator[Path]:
     """A workspace folder holding the demo training script.
-
-    Tests marked `tables_made` (what they check is past a new store's first use) start with
-    the local store's tables already made, copied from `tables_made`: MLflow's migrations of a
-    new SQLite store cost seconds of CPU each time. Every other test makes its store anew.
 
     Clusters and services outlive the server by design, so whatever a test left running
     (a failed one, say) is cleaned up here.
@@ -74,8 +30,6 @@ def project(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
     root = tmp_path / "project"
     root.mkdir()
     shutil.copy(SAMPLE, root / "train.py")
-    if request.node.get_closest_marker("tables_made"):
-        copy_tables_made(request.getfixturevalue("tables_made"), root / ".lensflow")
     yield root
     if (root / ".lensflow" / "clusters").exists() or (root / ".lensflow" / "services").exists():
         from lensflow.workspaces.local.deployments import LocalDeployments

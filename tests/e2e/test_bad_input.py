@@ -135,7 +135,6 @@ async def test_unknown_command(client: LanguageClient) -> None:
     assert "noSuchThing" in error.message
 
 
-@pytest.mark.tables_made  # the store's making is not what it checks
 async def test_domain_errors(client: LanguageClient, project: Path) -> None:
     missing = await error_of(client, "lensflow.trackRun", {"script": "nope/train.py"})
     assert (missing.code, missing.data["kind"]) == (-32001, "notFound")

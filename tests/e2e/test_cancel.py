@@ -52,7 +52,6 @@ async def wait_dead(pid: int, timeout: float = 10) -> bool:
     return False
 
 
-@pytest.mark.tables_made  # the store's making is not what it checks
 async def test_cancel_request_kills_group_and_marks_killed(
     client: LanguageClient, project: Path
 ) -> None:
@@ -85,7 +84,6 @@ async def test_cancel_request_kills_group_and_marks_killed(
     assert (await execute(client, "lensflow.listRuns", {"script": "slow.py"}))["runs"]
 
 
-@pytest.mark.tables_made  # the store's making is not what it checks
 async def test_progress_cancel_returns_killed_run(client: LanguageClient, project: Path) -> None:
     (project / "slow.py").write_text(SLOW)
     pending = asyncio.ensure_future(execute(client, "lensflow.trackRun", {"script": "slow.py"}))
@@ -115,7 +113,6 @@ async def test_failed_interpreter_is_a_domain_error(client: LanguageClient, proj
     assert caught.value.data["kind"] == "notFound"
 
 
-@pytest.mark.tables_made  # the store's making is not what it checks
 async def test_shutdown_ends_runs_in_flight(client: LanguageClient, project: Path) -> None:
     (project / "slow.py").write_text(SLOW)
     pending = asyncio.ensure_future(execute(client, "lensflow.trackRun", {"script": "slow.py"}))

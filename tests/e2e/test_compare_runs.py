@@ -15,8 +15,6 @@ from pytest_lsp import LanguageClient
 from tests.conftest import error_of, execute, open_document
 from tests.e2e.test_lean_process import HEAVY, loaded_libraries
 
-pytestmark = pytest.mark.tables_made  # a new store's making is not what these check
-
 COMPARE = "lensflow.compareRuns"
 ALPHAS = ["0.01", "0.1", "1.0"]
 SWEEP = """\

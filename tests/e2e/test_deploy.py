@@ -19,8 +19,6 @@ from pytest_lsp import LanguageClient
 
 from tests.conftest import SERVER_COMMAND, error_of, execute, notes, open_document, record, start
 
-pytestmark = pytest.mark.tables_made  # a new store's making is not what these check
-
 
 def seed_split() -> tuple[list[list[float]], list[float]]:
     """Independent truth: the seed's Ridge trained here; its predictions on X_test[0:2]."""

@@ -12,8 +12,6 @@ from tests.conftest import execute
 from tests.e2e.mlflow_tools import pyfunc_predict
 from tests.e2e.test_deploy import seed_split
 
-pytestmark = pytest.mark.tables_made  # a new store's making is not what these check
-
 ONNX_SCRIPT = """\
 import mlflow
 from skl2onnx import to_onnx

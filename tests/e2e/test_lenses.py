@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
@@ -30,7 +29,6 @@ async def resolved(client: LanguageClient, uri: str) -> list[types.CodeLens]:
     return out
 
 
-@pytest.mark.tables_made  # the store's making is not what it checks
 async def test_seed_lenses_before_and_after_a_run(client: LanguageClient, project: Path) -> None:
     script = project / "train.py"
     uri = open_document(client, script)
@@ -98,7 +96,6 @@ async def test_seed_original_lenses_and_diagnostics(client: LanguageClient, proj
     assert edit.range.start.line == externals.range.start.line
 
 
-@pytest.mark.tables_made  # the store's making is not what it checks
 async def test_code_actions_offer_the_workflow(client: LanguageClient, project: Path) -> None:
     script = project / "train.py"
     uri = open_document(client, script)

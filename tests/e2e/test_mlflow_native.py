@@ -6,15 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import yaml
 from pytest_lsp import LanguageClient
 
 from tests.conftest import execute
 from tests.e2e.mlflow_tools import invocations, mlflow_cli, models_serve, pyfunc_predict
 from tests.e2e.test_deploy import seed_split
-
-pytestmark = pytest.mark.tables_made  # a new store's making is not what these check
 
 
 async def test_registered_model_loads_with_mlflow(

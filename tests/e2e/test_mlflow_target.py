@@ -10,7 +10,6 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import pytest
 from lensflow.processes import kill_pids
 from lensflow.scoring.config import CONFIG_ENV
 from lensflow.workspaces.local.deployments import LocalDeployments
@@ -20,8 +19,6 @@ from pytest_lsp import LanguageClient
 from tests.conftest import execute, notes, open_document
 from tests.deploy.conftest import processes_of
 from tests.e2e.test_deploy import registered_model, seed_split
-
-pytestmark = pytest.mark.tables_made  # a new store's making is not what these check
 
 MLFLOW = str(Path(sys.executable).with_name("mlflow"))
 

@@ -29,8 +29,6 @@ from tests.conftest import (
 from tests.e2e.test_cancel import alive, wait_for_output
 from tests.e2e.test_tracking import expected_mse, store_run
 
-pytestmark = pytest.mark.tables_made  # a new store's making is not what these check
-
 IMPORTS = """\
 import joblib
 import mlflow

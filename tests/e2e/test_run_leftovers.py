@@ -24,8 +24,6 @@ from tests.conftest import execute
 from tests.e2e.test_cancel import alive, wait_dead, wait_for_output
 from tests.reliability.support import forget, new_server, server_pid
 
-pytestmark = pytest.mark.tables_made  # a new store's making is not what these check
-
 # `daemon`: a child in a session of its own. `orphan`: started in a session of its own by a
 # Python that exits at once, so its parent is gone and init (or a subreaper) adopts it.
 START = """\

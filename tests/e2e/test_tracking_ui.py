@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-import pytest
 import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
@@ -23,8 +22,6 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 from tests.conftest import SERVER_COMMAND, error_of, execute, record, start
 from tests.e2e.test_azureml_offline import BARE_ENV
 from tests.e2e.test_azureml_offline import CONFIG as AZURE_CONFIG
-
-pytestmark = pytest.mark.tables_made  # a new store's making is not what these check
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
