@@ -6,7 +6,8 @@ playwright's bundled driver, as tests/e2e/test_tracking_ui.py; nothing downloads
 A workspace folder holds the seed's train.py; `lensflow.server.python` is this checkout's
 interpreter, in the remote window's (Machine) settings. The workbench shows the lenses above
 `with mlflow.start_run():`, ▶ Track run turns the last-run lens into the seed's mse, Register
-model makes the deploy lens offer the next step without an edit to the file, and a
+model makes the deploy lens offer the next step without an edit to the file, Cancel on the
+"Lensflow: tracking a run" notification ends a slow run (KILLED, its processes gone), and a
 `lensflow.server.python` that does not exist gives one notification that names the cause.
 
 Everything listens on 127.0.0.1 only; the browser may fetch nothing but the workbench's own
@@ -48,6 +49,21 @@ SEED_MSE = "3424.86"  # the seed Ridge's test mse, rounded as the lens shows it
 WORKBENCH_MS = 60_000  # the workbench loads and the server starts
 RUN_MS = 120_000  # a training run (mlflow's imports take seconds on a loaded machine)
 STEP_MS = 60_000  # register, a lens refresh
+CANCEL_S = 20  # Cancel clicked: the run is KILLED and its processes are gone
+# A run that waits: it writes its own pid and its child's once it runs, then sleeps; only a
+# cancel ends it within the test's time.
+SLOW = """\
+import os, subprocess, sys, time
+import mlflow
+
+with mlflow.start_run():
+    mlflow.log_param("alpha", 0.5)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    with open("pids.txt.part", "w") as out:
+        out.write(f"{os.getpid()} {child.pid}")
+    os.rename("pids.txt.part", "pids.txt")
+    time.sleep(120)
+"""
 # The workbench as a test wants it: no welcome page, no tours, no gallery, no telemetry.
 QUIET_SETTINGS: dict[str, Any] = {
     "workbench.startupEditor": "none",
@@ -231,10 +247,15 @@ class Workbench:
 
 
 @contextlib.contextmanager
-def workbench(tmp_path: Path, vsix: Path, server_python: str) -> Iterator[Workbench]:
+def workbench(
+    tmp_path: Path, vsix: Path, server_python: str, scripts: dict[str, str] | None = None
+) -> Iterator[Workbench]:
+    """A workbench on a folder with the seed's train.py and `scripts` (name: text)."""
     folder = tmp_path / "project"
     folder.mkdir()
     (folder / "train.py").write_text(SAMPLE.read_text())
+    for name, text in (scripts or {}).items():
+        (folder / name).write_text(text)
     bench = Workbench(tmp_path / "code-server", folder, vsix, server_python)
     try:
         yield bench
@@ -284,7 +305,8 @@ async def open_file(page: Any, name: str) -> None:
     box = page.locator(".quick-input-widget input.input")
     await box.wait_for(timeout=WORKBENCH_MS)
     await box.fill(name)
-    await page.locator(".quick-input-list .monaco-list-row").first.wait_for(timeout=WORKBENCH_MS)
+    row = page.locator(".quick-input-list .monaco-list-row", has_text=name).first
+    await row.wait_for(timeout=WORKBENCH_MS)
     await page.keyboard.press("Enter")
     await page.locator(f".tab[data-resource-name='{name}']").wait_for(timeout=WORKBENCH_MS)
     await page.locator(".monaco-editor .view-lines").first.wait_for(timeout=WORKBENCH_MS)
@@ -357,7 +379,7 @@ async def notification_texts(page: Any) -> list[str]:
 # --- tests ----------------------------------------------------------------------------------
 async def test_track_register_in_the_workbench(vsix: Path, tmp_path: Path) -> None:
     started = time.monotonic()
-    with workbench(tmp_path, vsix, sys.executable) as bench:
+    with workbench(tmp_path, vsix, sys.executable, {"slow.py": SLOW}) as bench:
         async with browser_page(bench, tmp_path / "chromium") as page:
             await open_file(page, "train.py")
             try:
@@ -389,8 +411,41 @@ async def test_track_register_in_the_workbench(vsix: Path, tmp_path: Path) -> No
             next_step = re.compile(r"^(Create cluster [\w.-]+|Deploy [\w.-]+ v1 to [\w.-]+)$")
             await wait_lens(page, next_step, STEP_MS, "after Register model, with no edit")
             assert await lens(page, "Deploy (register the model first)").count() == 0
+
+            # (d) Cancel on the progress notification of ▶ Track run ends a slow run: the
+            # server kills it and records it KILLED, and its processes are gone.
+            await cancel_a_slow_run(page, bench.folder)
     took = time.monotonic() - started
-    assert took < 180, f"the workbench test took {took:.0f} s"
+    assert took < 210, f"the workbench test took {took:.0f} s"
+
+
+async def cancel_a_slow_run(page: Any, folder: Path) -> None:
+    pids_file = folder / "pids.txt"
+    await open_file(page, "slow.py")
+    # slow.py's own lenses (train.py's last run is FINISHED)
+    await wait_lens(page, "No runs yet", STEP_MS, "slow.py opened")
+    await (await wait_lens(page, "▶ Track run", STEP_MS, "slow.py opened")).click()
+    toast = page.locator(".notification-toast", has_text="Lensflow: tracking a run")
+    cancel = toast.locator(".monaco-button", has_text="Cancel")
+    try:
+        await cancel.wait_for(timeout=STEP_MS)
+    except Exception as exc:
+        toasts = await page.locator(".notification-toast").all_inner_texts()
+        raise AssertionError(f"no Cancel on 'Lensflow: tracking a run'; toasts {toasts}") from exc
+    deadline = time.monotonic() + RUN_MS / 1000
+    while not pids_file.exists():  # the script runs (past mlflow's imports)
+        assert time.monotonic() < deadline, f"slow.py never ran; lenses {await lens_titles(page)}"
+        await page.wait_for_timeout(200)
+    pids = [int(p) for p in pids_file.read_text().split()]
+    assert all(alive(p) for p in pids), pids
+    assert await cancel.is_visible(), "the progress notification ended before the run did"
+    await cancel.click()
+    clicked = time.monotonic()
+    await wait_lens(page, re.compile(r"^Last run: ■ KILLED"), CANCEL_S * 1000, "after Cancel")
+    while any(alive(p) for p in pids):
+        left = [p for p in pids if alive(p)]
+        assert time.monotonic() - clicked < CANCEL_S, f"slow.py's processes after Cancel: {left}"
+        await page.wait_for_timeout(200)
 
 
 async def test_bad_server_python_one_notification(vsix: Path, tmp_path: Path) -> None:
