@@ -18,7 +18,7 @@ from lensflow.analysis import (
     TextEdit,
     analyze,
 )
-from lensflow.analysis import cache as analysis_cache
+from lensflow.analysis.incremental import Incremental
 from lensflow.analysis.parsing import _parse, _suspects
 
 SEED = (Path(__file__).resolve().parent.parent / "fixtures" / "seed_train_original.py").read_text()
@@ -521,13 +521,13 @@ def test_log_model_of_other_flavors_has_no_fix_and_joblib_is_not_imported_twice(
 
 def test_cache_recomputes_only_on_version_change(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    real = analyze
+    real = Incremental.update
 
-    def counting(source: str) -> ScriptFacts:
+    def counting(self: Incremental, source: str) -> ScriptFacts:
         calls.append(source)
-        return real(source)
+        return real(self, source)
 
-    monkeypatch.setattr(analysis_cache, "analyze", counting)
+    monkeypatch.setattr(Incremental, "update", counting)
     cache = AnalysisCache()
     first = cache.get("file:///a.py", 1, SEED)
     assert cache.get("file:///a.py", 1, SEED) is first
@@ -543,14 +543,14 @@ def test_cache_recomputes_only_on_version_change(monkeypatch: pytest.MonkeyPatch
 
 def test_cache_without_version_compares_text(monkeypatch: pytest.MonkeyPatch) -> None:
     count = 0
-    real = analyze
+    real = Incremental.update
 
-    def counting(source: str) -> ScriptFacts:
+    def counting(self: Incremental, source: str) -> ScriptFacts:
         nonlocal count
         count += 1
-        return real(source)
+        return real(self, source)
 
-    monkeypatch.setattr(analysis_cache, "analyze", counting)
+    monkeypatch.setattr(Incremental, "update", counting)
     cache = AnalysisCache()
     a = cache.get("u", None, "import mlflow\n")
     assert cache.get("u", None, "".join(["import ", "mlflow\n"])) is a  # equal text, new object

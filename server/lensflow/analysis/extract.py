@@ -6,11 +6,12 @@ import ast
 import os
 import re
 from bisect import bisect_left
+from collections.abc import Iterable, Mapping
 
 from tree_sitter import Node, QueryCursor, Tree
 
 from .facts import PLAIN_STRING, LogCalls, ModelSite, Problem, RawLogCall, ScriptFacts, Span
-from .fixes import _azure_problems, _joblib_problem, log_model_problem
+from .fixes import _joblib_problem, az_records, azure_problems, log_model_problem
 from .parsing import (
     _P_ASSIGN,
     _P_ATTR_CALL,
@@ -87,24 +88,28 @@ def _owner(obj: Node) -> str:
 class _Script:
     """What the query found, plus name resolution over it."""
 
-    def __init__(self, tree: Tree) -> None:
+    def __init__(self, matches: Iterable[tuple[int, dict[str, list[Node]]]]) -> None:
         self.imports: list[Node] = []
         self.withs: list[tuple[Node, Node]] = []
         self.calls: list[tuple[str | None, str, Node, Node]] = []
         # assignments never nest, so their matches arrive in document order (for bisect)
         self.assigns: dict[str, list[tuple[int, Node]]] = {}
-        self.names: dict[str, str] = {}  # local name -> qualified name it is bound to
-        for pattern, caps in QueryCursor(_engine().main).matches(tree.root_node):
-            if pattern == _P_IMPORT:
-                self.imports.append(caps["imp"][0])
-            elif pattern == _P_WITH:
-                self.withs.append((caps["with"][0], caps["clause"][0]))
-            elif pattern == _P_ASSIGN:
-                rhs = caps["rhs"][0]
-                self.assigns.setdefault(_text(caps["lhs"][0]), []).append((rhs.start_byte, rhs))
-            else:
-                owner = _owner(caps["obj"][0]) if pattern == _P_ATTR_CALL else None
-                self.calls.append((owner, _text(caps["name"][0]), caps["call"][0], caps["args"][0]))
+        # local name -> qualified name it is bound to (a chunk's records what it looks up)
+        self.names: Mapping[str, str] = {}
+        for pattern, caps in matches:
+            self.add(pattern, caps)
+
+    def add(self, pattern: int, caps: dict[str, list[Node]]) -> None:
+        if pattern == _P_IMPORT:
+            self.imports.append(caps["imp"][0])
+        elif pattern == _P_WITH:
+            self.withs.append((caps["with"][0], caps["clause"][0]))
+        elif pattern == _P_ASSIGN:
+            rhs = caps["rhs"][0]
+            self.assigns.setdefault(_text(caps["lhs"][0]), []).append((rhs.start_byte, rhs))
+        else:
+            owner = _owner(caps["obj"][0]) if pattern == _P_ATTR_CALL else None
+            self.calls.append((owner, _text(caps["name"][0]), caps["call"][0], caps["args"][0]))
 
     def literal(self, node: Node | None, before: int) -> str | None:
         """A string literal, or the last `name = "literal"` before `before` for a name."""
@@ -134,7 +139,8 @@ def _read_imports(
     doc: _Doc, script: _Script
 ) -> tuple[bool, list[Problem], list[tuple[Node, list[Node]]]]:
     """Fill script.names; return (uses_mlflow, joblib problems, azureml imports + other names)."""
-    uses_mlflow, problems, az_imports = False, [], []
+    uses_mlflow, problems, az_imports, names = False, [], [], dict[str, str]()
+    script.names = names
     for imp in sorted(script.imports, key=lambda n: n.start_byte):
         module_node = imp.child_by_field_name("module_name")
         module, items = _text(module_node), imp.children_by_field_name("name")
@@ -143,10 +149,10 @@ def _read_imports(
             top = full.split(".")[0]
             alias = _text(item.child_by_field_name("alias"))
             if module_node is None:  # import a.b [as c]
-                script.names[alias or top] = full if alias else top
+                names[alias or top] = full if alias else top
                 uses_mlflow |= top == "mlflow"
             else:
-                script.names[alias or full] = f"{module}.{full}"
+                names[alias or full] = f"{module}.{full}"
         uses_mlflow |= module.split(".")[0] == "mlflow"
         if module == "sklearn.externals" and "joblib" in bare:
             problems.append(_joblib_problem(doc, imp, module, items, bare))
@@ -170,22 +176,27 @@ def _dict_keys(kind: str, call: Node, args: Node) -> list[RawLogCall]:
     return found
 
 
-def _log_calls(tree: Tree, data: bytes, script: _Script) -> LogCalls:
-    """mlflow's log_metric(s) / log_param(s) calls, and where their key literals are.
+def log_names(names: Mapping[str, str]) -> re.Pattern[bytes]:
+    """The names a log call may go by: `from mlflow import log_metric as lm` adds `lm`."""
+    aliases = [
+        re.escape(name.encode())
+        for name, qual in names.items()
+        if qual in _LOG_KINDS and not _LOG_NAME.fullmatch(name.encode())
+    ]
+    return re.compile(b"|".join([_LOG_NAME.pattern, *aliases])) if aliases else _LOG_NAME
+
+
+def log_calls(
+    tree: Tree, data: bytes, script: _Script, names: re.Pattern[bytes], lo: int = 0, hi: int = -1
+) -> list[RawLogCall]:
+    """mlflow's log_metric(s) / log_param(s) calls in data[lo:hi], and their key literals.
 
     Found by name in the source, then checked on the tree: a script has few of them among many
     other calls, and each extra match of the main query would cost more (~4 µs a call). Only
     byte offsets are kept: `LogCalls` makes positions and keys of them when first asked.
     """
     root, found = tree.root_node, list[RawLogCall]()
-    # `from mlflow import log_metric as lm`: the alias is searched for too
-    aliases = [
-        re.escape(name.encode())
-        for name, qual in script.names.items()
-        if qual in _LOG_KINDS and not _LOG_NAME.fullmatch(name.encode())
-    ]
-    names = re.compile(b"|".join([_LOG_NAME.pattern, *aliases])) if aliases else _LOG_NAME
-    for m in names.finditer(data):
+    for m in names.finditer(data, lo, len(data) if hi < 0 else hi):
         start, end = m.span()
         node = root.descendant_for_byte_range(start, end)
         if node is None or node.start_byte != start or node.end_byte != end:
@@ -216,14 +227,18 @@ def _log_calls(tree: Tree, data: bytes, script: _Script) -> LogCalls:
             found.append((kind, call.start_byte, call.end_byte, key.start_byte, key.end_byte))
         else:
             found.append((kind, call.start_byte, call.end_byte, -1, -1))
-    return LogCalls(data, tuple(found))
+    return found
 
 
 def analyze(source: str) -> ScriptFacts:
     data = source.encode("utf-8", "surrogatepass")
+    return _facts(data, *_parse(data))
+
+
+def _facts(data: bytes, tree: Tree, blanked: list[tuple[int, int, int]]) -> ScriptFacts:
+    """The facts of the whole file from its (repaired) tree and the lines the repair blanked."""
     doc = _Doc(data)
-    tree, blanked = _parse(data)
-    script = _Script(tree)
+    script = _Script(QueryCursor(_engine().main).matches(tree.root_node))
     uses_mlflow, problems, az_imports = _read_imports(doc, script)
 
     anchors: list[Span] = []
@@ -269,7 +284,7 @@ def analyze(source: str) -> ScriptFacts:
         if fits:
             anchors.append(doc.span(_statement(min(fits, key=lambda n: n.start_byte))))
 
-    problems += _azure_problems(doc, az_calls, az_imports)
+    problems += azure_problems(*az_records(doc, az_calls, az_imports))
     problems.sort(key=lambda p: (p.span.start_line, p.span.start_col))
     anchor = min(anchors, key=lambda a: (a.start_line, a.start_col), default=None)
     return ScriptFacts(
@@ -279,5 +294,7 @@ def analyze(source: str) -> ScriptFacts:
         tuple(sites),
         registered,
         tuple(problems),
-        _log_calls(tree, data, script) if uses_mlflow else LogCalls(),
+        LogCalls(data, tuple(log_calls(tree, data, script, log_names(script.names))))
+        if uses_mlflow
+        else LogCalls(),
     )

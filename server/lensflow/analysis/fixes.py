@@ -38,13 +38,35 @@ def _joblib_problem(
     return Problem(_JOBLIB, _JOBLIB_MSG, doc.span(imp), _JOBLIB_FIX, fix)
 
 
-def _azure_problems(
+# An azureml register_model call's statement, and its deletion (None: a compound header's call
+# has no safe one); an azureml import, and what its fix puts in its place.
+AzCall = tuple[Span, TextEdit | None]
+AzImport = tuple[Span, TextEdit]
+
+
+def az_records(
     doc: _Doc, calls: list[Node], imports: list[tuple[Node, list[Node]]]
-) -> list[Problem]:
+) -> tuple[list[AzCall], list[AzImport]]:
+    found: list[AzCall] = []
+    for call in calls:
+        stmt = _statement(call)
+        found.append((doc.span(stmt), doc.delete_lines(stmt) if stmt.type != "call" else None))
+    imps: list[AzImport] = []
+    for imp, keep in imports:
+        kept = f"from azureml.mlflow import {', '.join(_text(k) for k in keep)}"
+        imps.append(
+            (doc.span(imp), TextEdit(doc.span(imp), kept) if keep else doc.delete_lines(imp))
+        )
+    return found, imps
+
+
+def azure_problems(calls: list[AzCall], imports: list[AzImport]) -> list[Problem]:
+    """One problem per call and per import; the import's fix removes every call, and a call's
+    fix takes the import along when it is the only call (the import may only go once no
+    remaining call needs it)."""
+
     def fix(edits: list[TextEdit], with_imports: bool) -> tuple[TextEdit, ...]:
-        for imp, keep in imports if with_imports else []:
-            kept = f"from azureml.mlflow import {', '.join(_text(k) for k in keep)}"
-            edits.append(TextEdit(doc.span(imp), kept) if keep else doc.delete_lines(imp))
+        edits += [edit for _, edit in imports] if with_imports else []
         out: list[TextEdit] = []
         for e in sorted(edits, key=lambda e: (e.span.start_line, e.span.start_col)):
             last = out[-1].span if out else Span(0, 0, 0, 0)
@@ -52,18 +74,14 @@ def _azure_problems(
                 out.append(e)  # LSP forbids overlapping edits in one change
         return tuple(out)
 
-    # A call inside a compound header (`if register_model(...):`) has no safe deletion, and
-    # the import may only go once no remaining call needs it.
-    stmts = [_statement(c) for c in calls]
-    deletions = {s.start_byte: doc.delete_lines(s) for s in stmts if s.type != "call"}
+    deletions = {span: edit for span, edit in calls if edit is not None}  # one per statement
     problems = []
-    for stmt in stmts:
-        edit = deletions.get(stmt.start_byte)
-        edits = fix([edit], len(stmts) == 1) if edit else ()
-        problems.append(Problem(_AZURE, _AZURE_MSG, doc.span(stmt), _AZURE_FIX, edits))
-    for imp, _ in imports:
+    for span, edit in calls:
+        edits = fix([edit], len(calls) == 1) if edit else ()
+        problems.append(Problem(_AZURE, _AZURE_MSG, span, _AZURE_FIX, edits))
+    for span, _ in imports:
         edits = fix(list(deletions.values()), True)
-        problems.append(Problem(_AZURE, _AZURE_MSG, doc.span(imp), _AZURE_FIX, edits))
+        problems.append(Problem(_AZURE, _AZURE_MSG, span, _AZURE_FIX, edits))
     return problems
 
 

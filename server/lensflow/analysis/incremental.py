@@ -1,0 +1,182 @@
+"""A document's facts kept up to date edit by edit: only the chunks an edit touched are parsed
+and read again, the others are reused where they moved to.
+
+Each new text is compared with the last one (common prefix and suffix, chunk by chunk, so the
+cost is the bytes before the edit, compared C-side); the chunks the edit overlaps, and the one
+before (an indented line typed after a function joins its body), are parsed again on their own.
+That region starts at column 0 after a complete statement and ends where an untouched chunk
+starts at column 0, so its own parse is the whole file's. While the script has a syntax error
+(the error-tolerant repairs look at the whole file) or an azureml `register_model` (its fix spans
+the file), every version is analysed whole by `analyze`, as before.
+"""
+
+from __future__ import annotations
+
+import logging
+from itertools import accumulate
+
+from tree_sitter import Parser
+
+from .chunk import (
+    Chunk,
+    Literal,
+    Lookup,
+    moved,
+    read_chunks,
+)
+from .extract import _facts, log_names
+from .facts import LogCalls, ModelSite, Problem, RawLogCall, ScriptFacts, Span
+from .fixes import AzCall, AzImport, azure_problems
+from .parsing import _engine, _parse
+
+log = logging.getLogger(__name__)
+
+
+class Incremental:
+    """One document's facts, from one text to the next."""
+
+    def __init__(self) -> None:
+        self._data = b""
+        self._chunks: list[Chunk] | None = None
+        self._starts: list[int] = []
+        self._names: dict[str, str] = {}
+        self._uses_mlflow = False
+        self.facts: ScriptFacts | None = None
+
+    def update(self, source: str) -> ScriptFacts:
+        data = source.encode("utf-8", "surrogatepass")
+        if self.facts is not None and data == self._data:
+            return self.facts
+        chunks = self._chunks
+        if chunks is None or not self._edit(chunks, data):
+            self._rebuild(data)
+        assert self.facts is not None
+        return self.facts
+
+    def _rebuild(self, data: bytes) -> None:
+        tree, blanked = _parse(data)
+        self._data, self._chunks = data, None
+        if not blanked and not tree.root_node.has_error:
+            chunks = read_chunks(tree, data)
+            if self._settle(chunks, chunks) and (facts := self._merge(chunks)):
+                self._chunks, self.facts = chunks, facts
+                return
+        log.debug("whole-file analysis: %d bytes with a syntax error", len(data))
+        self.facts = _facts(data, tree, blanked)
+
+    def _edit(self, chunks: list[Chunk], data: bytes) -> bool:
+        old, starts = self._data, self._starts
+        i0, i1 = self._touched(old, data)
+        lo, hi = starts[i0], starts[i1 + 1] + len(data) - len(old)
+        if hi < lo:
+            return False
+        region = data[lo:hi]
+        tree = Parser(_engine().language).parse(region)
+        if tree.root_node.has_error:
+            return False
+        fresh = read_chunks(tree, region)
+        chunks[i0 : i1 + 1] = fresh
+        self._data = data
+        if not self._settle(chunks, fresh):
+            return False
+        facts = self._merge(chunks)
+        if facts is None:
+            return False
+        self.facts = facts
+        return True
+
+    def _touched(self, old: bytes, new: bytes) -> tuple[int, int]:
+        """The first and last chunk whose text changed (the one before the first included)."""
+        starts, n = self._starts, len(self._starts) - 1
+        i = 0
+        while i < n and old[starts[i] : starts[i + 1]] == new[starts[i] : starts[i + 1]]:
+            i += 1
+        shift, j = len(new) - len(old), n - 1
+        while j > i and starts[j] + shift >= starts[i]:
+            if old[starts[j] : starts[j + 1]] != new[starts[j] + shift : starts[j + 1] + shift]:
+                break
+            j -= 1
+        return max(min(i, n - 1) - 1, 0), max(j, min(i, n - 1))
+
+    def _settle(self, chunks: list[Chunk], fresh: list[Chunk]) -> bool:
+        """Names from every chunk's imports; the fresh chunks read with them, and any older
+        chunk whose looked-up names changed read again. False: analyse the file whole."""
+        names: dict[str, str] = {}
+        uses = False
+        for chunk in chunks:  # as `_read_imports` binds them, in the file's order
+            for module, items in chunk.imports:
+                for full, alias in items:
+                    top = full.split(".")[0]
+                    if module is None:  # import a.b [as c]
+                        names[alias or top] = full if alias else top
+                        uses |= top == "mlflow"
+                    else:
+                        names[alias or full] = f"{module}.{full}"
+                uses |= module is not None and module.split(".")[0] == "mlflow"
+        self._uses_mlflow = uses
+        changed, self._names = names != self._names, names
+        for chunk in fresh:
+            chunk.settle(names)
+        self._starts = [0, *accumulate(c.size for c in chunks)]
+        if changed:
+            aliases, fresh_ids = log_names(names).pattern, {id(c) for c in fresh}
+            for k, chunk in enumerate(chunks):
+                if id(chunk) not in fresh_ids and not chunk.still_valid(names, aliases):
+                    lo, hi = self._starts[k], self._starts[k + 1]
+                    tree = Parser(_engine().language).parse(self._data[lo:hi])
+                    if tree.root_node.has_error:
+                        return False
+                    again = read_chunks(tree, self._data[lo:hi])[0]
+                    again.settle(names)
+                    chunks[k] = again
+        return True
+
+    def _merge(self, chunks: list[Chunk]) -> ScriptFacts | None:
+        uses_mlflow = self._uses_mlflow
+        anchor: Span | None = None
+        fit: Span | None = None
+        experiment: str | None = None
+        registered: str | None = None
+        sites: list[ModelSite] = []
+        problems: list[Problem] = []
+        raw: list[RawLogCall] = []
+        az_calls: list[AzCall] = []
+        az_imports: list[AzImport] = []
+        earlier: dict[str, str | None] = {}  # name -> its last literal so far
+        row = 0
+        for chunk, byte in zip(chunks, self._starts, strict=False):
+
+            def value(lit: Literal) -> str | None:
+                return earlier.get(lit.name) if isinstance(lit, Lookup) else lit
+
+            if anchor is None and chunk.anchor is not None:
+                anchor = moved(chunk.anchor, row)
+            if fit is None and chunk.first_fit is not None:
+                fit = moved(chunk.first_fit, row)
+            for lit in chunk.experiments:
+                experiment = experiment or value(lit)
+            for lit in chunk.registered:
+                registered = registered or value(lit)
+            done = chunk.placed
+            if done is None or done[:2] != (row, byte) or chunk.lookups:
+                done = chunk.place(row, byte, value)
+                chunk.placed = done
+            sites += done[2]
+            problems += done[3]
+            raw += done[4]
+            az_calls += done[5]
+            az_imports += done[6]
+            earlier.update(chunk.last_assign)
+            row += chunk.rows
+        if az_calls or az_imports:  # their fixes span the file: made whole, and sorted in
+            problems += azure_problems(az_calls, az_imports)
+            problems.sort(key=lambda p: (p.span.start_line, p.span.start_col))
+        return ScriptFacts(
+            uses_mlflow,
+            anchor or fit,
+            experiment,
+            tuple(sites),
+            registered,
+            tuple(problems),
+            LogCalls(self._data, tuple(raw)) if uses_mlflow else LogCalls(),
+        )
