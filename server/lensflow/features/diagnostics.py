@@ -1,12 +1,16 @@
 """The seed's pitfalls as diagnostics on open scripts (`views.problems` says which); their
 quick fixes are in `code_actions`. Published again when the settings change.
 
+After an edit they wait until edits stop for DEBOUNCE_S: the codeLens request an editor sends
+with each change is answered first, and a burst of keystrokes publishes once.
+
 LSP methods: textDocument/didOpen, textDocument/didChange, textDocument/didClose,
 textDocument/publishDiagnostics.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
@@ -19,10 +23,14 @@ if TYPE_CHECKING:
     from ..server import LensflowServer
 
 
+DEBOUNCE_S = 0.2
+
+
 class Diagnostics(Feature):
     def __init__(self, server: LensflowServer) -> None:
         super().__init__(server)
         server.after_configuration.append(self.publish_all)
+        self._pending: dict[str, asyncio.TimerHandle] = {}
 
     @on(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(self, params: types.DidOpenTextDocumentParams) -> None:
@@ -37,11 +45,16 @@ class Diagnostics(Feature):
 
     @on(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(self, params: types.DidChangeTextDocumentParams) -> None:
-        self.publish(params.text_document.uri)
+        uri = params.text_document.uri
+        self._cancel(uri)
+        self._pending[uri] = asyncio.get_running_loop().call_later(
+            DEBOUNCE_S, self._publish_pending, uri
+        )
 
     @on(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(self, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
+        self._cancel(uri)
         self.server.documents.forget(uri)
         self.server.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
@@ -58,6 +71,15 @@ class Diagnostics(Feature):
                 version=self.server.documents.version(uri),
             )
         )
+
+    def _cancel(self, uri: str) -> None:
+        if (handle := self._pending.pop(uri, None)) is not None:
+            handle.cancel()
+
+    def _publish_pending(self, uri: str) -> None:
+        self._pending.pop(uri, None)
+        if uri in self.server.workspace.text_documents:  # closed since: nothing to say
+            self.publish(uri)
 
     def publish_all(self) -> None:
         for uri in self.server.documents.open_uris():
