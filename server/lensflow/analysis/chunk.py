@@ -18,7 +18,14 @@ from tree_sitter import Node, QueryCursor, Tree
 
 from .extract import _AZ_REGISTER, _LOG_MODEL, _arg, _Script, _string, log_calls, log_names
 from .facts import ModelSite, Problem, RawLogCall, Span, TextEdit
-from .fixes import AzCall, AzImport, _joblib_problem, az_records, log_model_problem
+from .fixes import (
+    AzCall,
+    AzImport,
+    _joblib_problem,
+    az_call_problem,
+    az_records,
+    log_model_problem,
+)
 from .parsing import _Doc, _engine, _statement, _text
 
 _FILE_START = Span(0, 0, 0, 0)  # `import joblib` goes at the file's start, wherever the call is
@@ -43,12 +50,13 @@ Placed: TypeAlias = tuple[
     tuple[RawLogCall, ...],
     tuple[AzCall, ...],
     tuple[AzImport, ...],
+    tuple[Problem, ...],  # the azureml calls' problems, as when the file has several
 ]
 ImportRecord: TypeAlias = tuple[str | None, tuple[tuple[str, str], ...]]  # module, (full, alias)
 
 
 def moved(span: Span, rows: int) -> Span:
-    if rows == 0 or span == _FILE_START:
+    if rows == 0 or (span.end_line == 0 and span.end_col == 0):  # only _FILE_START ends there
         return span
     return Span(span.start_line + rows, span.start_col, span.end_line + rows, span.end_col)
 
@@ -142,6 +150,7 @@ class Chunk:
         self.log_raw: list[RawLogCall] = []
         self.lookups = False  # a literal waits for earlier chunks: no cached placement
         self.placed: Placed | None = None
+        self.paths: list[str | None] | None = None  # the sites' paths, once settled
 
     def settle(self, names: Mapping[str, str]) -> None:
         """The facts that depend on the script's names; drops the tree afterwards."""
@@ -210,14 +219,22 @@ class Chunk:
             row,
             byte,
             tuple(
-                ModelSite(moved(span, row), site_path(kind, value(a), value(b)))
-                for span, kind, a, b in self.sites
+                ModelSite(moved(span, row), path)
+                for (span, *_), path in zip(self.sites, self._paths(value), strict=True)
             ),
             tuple(moved_problem(p, row) for p in self.problems),
             tuple(at(raw) for raw in self.log_raw),
-            tuple((moved(s, row), e and moved_edit(e, row)) for s, e in self.az_calls),
+            az_calls := tuple((moved(s, row), e and moved_edit(e, row)) for s, e in self.az_calls),
             tuple((moved(s, row), moved_edit(e, row)) for s, e in self.az_imports),
+            tuple(az_call_problem(s, e, []) for s, e in az_calls),
         )
+
+    def _paths(self, value: Callable[[Literal], str | None]) -> list[str | None]:
+        if self.paths is None or self.lookups:  # a literal of an earlier chunk: each merge
+            paths = [site_path(kind, value(a), value(b)) for _, kind, a, b in self.sites]
+            self.paths = None if self.lookups else paths
+            return paths
+        return self.paths
 
     def still_valid(self, names: Mapping[str, str], aliases: bytes) -> bool:
         return aliases == self.aliases and all(names.get(k) == v for k, v in self.seen.items())

@@ -60,27 +60,38 @@ def az_records(
     return found, imps
 
 
-def azure_problems(calls: list[AzCall], imports: list[AzImport]) -> list[Problem]:
-    """One problem per call and per import; the import's fix removes every call, and a call's
-    fix takes the import along when it is the only call (the import may only go once no
-    remaining call needs it)."""
+def _fix(edits: list[TextEdit]) -> tuple[TextEdit, ...]:
+    out: list[TextEdit] = []
+    for e in sorted(edits, key=lambda e: (e.span.start_line, e.span.start_col)):
+        last = out[-1].span if out else Span(0, 0, 0, 0)
+        if (e.span.start_line, e.span.start_col) >= (last.end_line, last.end_col):
+            out.append(e)  # LSP forbids overlapping edits in one change
+    return tuple(out)
 
-    def fix(edits: list[TextEdit], with_imports: bool) -> tuple[TextEdit, ...]:
-        edits += [edit for _, edit in imports] if with_imports else []
-        out: list[TextEdit] = []
-        for e in sorted(edits, key=lambda e: (e.span.start_line, e.span.start_col)):
-            last = out[-1].span if out else Span(0, 0, 0, 0)
-            if (e.span.start_line, e.span.start_col) >= (last.end_line, last.end_col):
-                out.append(e)  # LSP forbids overlapping edits in one change
-        return tuple(out)
 
+def az_call_problem(span: Span, edit: TextEdit | None, imports: list[AzImport]) -> Problem:
+    """A call's problem; its fix takes the imports along when given (the call is the only one)."""
+    if edit is None:
+        return Problem(_AZURE, _AZURE_MSG, span, _AZURE_FIX, ())
+    edits = _fix([edit, *(e for _, e in imports)]) if imports else (edit,)
+    return Problem(_AZURE, _AZURE_MSG, span, _AZURE_FIX, edits)
+
+
+def azure_problems(
+    calls: list[AzCall], imports: list[AzImport], made: list[Problem] | None = None
+) -> list[Problem]:
+    """One problem per call (`made` already, when there are several) and per import; the
+    import's fix removes every call, and a call's fix takes the import along when it is the only
+    call (the import may only go once no remaining call needs it)."""
+    alone = imports if len(calls) == 1 else []
+    problems = (
+        list(made)
+        if made is not None and not alone
+        else [az_call_problem(span, edit, alone) for span, edit in calls]
+    )
     deletions = {span: edit for span, edit in calls if edit is not None}  # one per statement
-    problems = []
-    for span, edit in calls:
-        edits = fix([edit], len(calls) == 1) if edit else ()
-        problems.append(Problem(_AZURE, _AZURE_MSG, span, _AZURE_FIX, edits))
     for span, _ in imports:
-        edits = fix(list(deletions.values()), True)
+        edits = _fix([*deletions.values(), *(e for _, e in imports)])
         problems.append(Problem(_AZURE, _AZURE_MSG, span, _AZURE_FIX, edits))
     return problems
 

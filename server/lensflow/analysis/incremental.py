@@ -142,6 +142,7 @@ class Incremental:
         raw: list[RawLogCall] = []
         az_calls: list[AzCall] = []
         az_imports: list[AzImport] = []
+        az_problems: list[Problem] = []
         earlier: dict[str, str | None] = {}  # name -> its last literal so far
         row = 0
         for chunk, byte in zip(chunks, self._starts, strict=False):
@@ -166,10 +167,11 @@ class Incremental:
             raw += done[4]
             az_calls += done[5]
             az_imports += done[6]
+            az_problems += done[7]
             earlier.update(chunk.last_assign)
             row += chunk.rows
         if az_calls or az_imports:  # their fixes span the file: made whole, and sorted in
-            problems += azure_problems(az_calls, az_imports)
+            problems += azure_problems(az_calls, az_imports, az_problems)
             problems.sort(key=lambda p: (p.span.start_line, p.span.start_col))
         return ScriptFacts(
             uses_mlflow,
