@@ -41,6 +41,21 @@ def default_python(settings: Settings, root: Path) -> str:
     return sys.executable
 
 
+def has_store(resolved: ResolvedSettings) -> bool:
+    """Whether the settings name a store with something to read already (a local file with
+    MLflow's tables, or a tracking URI): its worker may start at `initialized`, before any
+    file opens. Nothing is made to find out: a plain project gets no `.lensflow/`."""
+    settings = resolved.settings
+    if settings.workspace != "local":
+        return False  # Azure ML: a sign-in, not a store of this machine's
+    if settings.tracking_uri:
+        return True
+    from .workspaces.tracking.sqlite_tables import has_mlflow_tables
+
+    db = resolved.home / "mlflow.db"
+    return db.is_file() and has_mlflow_tables(db)
+
+
 def make_workspace(resolved: ResolvedSettings) -> Workspace:
     kind = resolved.settings.workspace
     if kind == "local":

@@ -171,3 +171,5 @@ async def test_no_lenses_for_plain_python(client: LanguageClient, project: Path)
     script = project / "util.py"
     script.write_text("def add(a, b):\n    return a + b\n")
     assert await lenses_of(client, open_document(client, script)) == []
+    # Nor any state: `initialized` looked for a store without making one.
+    assert not (project / ".lensflow").exists()

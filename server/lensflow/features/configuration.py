@@ -31,11 +31,9 @@ class Configuration(Feature):
     def initialized(self, params: types.InitializedParams) -> None:
         """A workspace with a store starts its worker now, not when the first script opens:
         mlflow's import takes seconds, and the first hover should find history."""
-        try:
-            has_store = self.server.active_workspace().has_store()
-        except LensflowError:
-            return  # the first command will say what is wrong
-        if has_store:
+        from ..settings import has_store
+
+        if has_store(self.server.resolved):
             self.server.warm()
 
     @on(types.WORKSPACE_DID_CHANGE_CONFIGURATION)

@@ -144,11 +144,6 @@ class Workspace(abc.ABC):
     async def get_service_logs(self, service_name: str, tail: int) -> ServiceLogs:
         raise self._cannot("show service logs")
 
-    def has_store(self) -> bool:
-        """Whether there is a store to read already (runs, models): its worker may start at
-        `initialized`, before any file opens, so the first hover finds history."""
-        return False
-
     def watched_paths(self) -> list[Path]:
         """Files another client's change shows in (`StoreWatcher`); none where the store is
         not on this machine."""

@@ -84,12 +84,6 @@ class LocalWorkspace(MlflowWorkspace):
             await self.store.list_experiments()
         return await super().track_run(request, events, cancel)
 
-    def has_store(self) -> bool:
-        # A file without MLflow's tables is no store yet (enable_wal makes the file): a worker
-        # started for it would make them, racing a first trackRun's (two workspaces, one file).
-        db = getattr(self, "db", None)  # None: a tracking URI of the settings' choosing
-        return db is None or has_mlflow_tables(db)
-
     def watched_paths(self) -> list[Path]:
         # A run, a model version or a registration writes the SQLite file or its WAL; a
         # cluster or a service adds or removes a folder.

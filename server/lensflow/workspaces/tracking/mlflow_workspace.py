@@ -200,9 +200,6 @@ class MlflowWorkspace(Workspace):
     async def list_models(self) -> ListModelsResult:
         return await self.store.list_models()
 
-    def has_store(self) -> bool:
-        return True  # another store named by its URI: a server, or a database of the team's
-
     async def warm(self) -> None:
         await self.store.warm()
 
