@@ -13,6 +13,13 @@ requests (the whole file), send → reply, alternating with the peer.
 The peer, `bench/const_hover_server.py`, is a bare pygls 2 server answering a constant hover of
 the same size and two constant inlay hints: the floor pygls and JSON-RPC over stdio set.
 Targets: Lensflow's hover and inlayHint p95 ≤ 20 ms.
+
+First hover with history: a fresh Lensflow on the same store, `initialize` + `initialized`,
+`didOpen` of `train.py`, then hovers on the `log_metric('mse', …)` line one after another (a
+fresh request each, `FIRST_HOVER_POLL_S` apart) until one shows the runs; the figure is spawn →
+that hover's reply. The peer is `python -c "import mlflow"` (same interpreter, environment and
+folder), spawn → exit. `FIRST_HOVER_ROUNDS` of each, alternating (the order flips every round);
+medians. Target: ≤ the peer + 0.5 s.
 """
 
 from __future__ import annotations
@@ -23,10 +30,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .common import PYTHON, REPO, SAMPLE_SCRIPT, Figure, latency_figure, median, p95
+from .common import PYTHON, REPO, SAMPLE_SCRIPT, Figure, latency_figure, median, p95, ratio
 from .rpc import RpcClient, initialize_params
 
 LENSFLOW = [PYTHON, "-m", "lensflow"]
@@ -36,6 +44,10 @@ RUNS = 1000
 REQUESTS = 200
 P95_TARGET_MS = 20.0
 LOAD_TIMEOUT_S = 120.0
+FIRST_HOVER_ROUNDS = 5
+FIRST_HOVER_POLL_S = 0.05
+FIRST_HOVER_SLACK_S = 0.5
+IMPORT_MLFLOW = [PYTHON, "-c", "import mlflow"]
 
 
 def fill(db: str, script: str, count: int, artifacts: str) -> None:
@@ -177,10 +189,112 @@ async def _first_load(side: Side) -> float:
     started = time.perf_counter()
     while time.perf_counter() - started < LOAD_TIMEOUT_S:
         _, result = await side.request_hover()
-        if result and "1000+ runs" in result["contents"]["value"]:
+        if _shows_runs(result):
             return time.perf_counter() - started
         await asyncio.sleep(0.05)
     raise RuntimeError(f"Lensflow showed no runs within {LOAD_TIMEOUT_S:.0f} s")
+
+
+def _shows_runs(result: Any) -> bool:
+    return bool(result) and f"{RUNS}+ runs" in result["contents"]["value"]
+
+
+@dataclass
+class FirstHover:
+    """One fresh server's first hover with history, in seconds from its spawn."""
+
+    spawn_to_history: float  # spawn → the reply of the first hover showing the runs
+    spawn_to_first_sent: float  # spawn → the first hover sent (after initialize + didOpen)
+    first_sent_to_history: float  # the first hover sent → the reply showing the runs
+    first_reply: float  # the first hover's own send → reply
+    hovers: int  # hovers sent, the one showing the runs included
+
+
+async def _first_hover(workspace: Path, script: Path) -> FirstHover:
+    """A fresh Lensflow on the workspace's store: spawn → the first hover that shows history."""
+    side = Side("lensflow", LENSFLOW, workspace)
+    try:
+        await side.open(script)
+        assert side.client is not None
+        spawned = side.client.spawned_at
+        first_sent = time.perf_counter()
+        first_reply = -1.0
+        hovers = 0
+        while time.perf_counter() - first_sent < LOAD_TIMEOUT_S:
+            elapsed_ms, result = await side.request_hover()
+            hovers += 1
+            if first_reply < 0:
+                first_reply = elapsed_ms / 1e3
+            if _shows_runs(result):
+                done = time.perf_counter()
+                return FirstHover(
+                    done - spawned, first_sent - spawned, done - first_sent, first_reply, hovers
+                )
+            await asyncio.sleep(FIRST_HOVER_POLL_S)
+        raise RuntimeError(f"a fresh Lensflow showed no runs within {LOAD_TIMEOUT_S:.0f} s")
+    finally:
+        if side.client is not None:
+            await side.client.close()
+
+
+async def _import_mlflow(cwd: Path) -> float:
+    """`python -c "import mlflow"`: spawn → exit, in seconds."""
+    started = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        *IMPORT_MLFLOW,
+        cwd=str(cwd),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"import mlflow failed: {err.decode(errors='replace')[-2000:]}")
+    return time.perf_counter() - started
+
+
+async def _first_hovers(workspace: Path, script: Path) -> tuple[list[FirstHover], list[float]]:
+    ours: list[FirstHover] = []
+    peer: list[float] = []
+    for i in range(FIRST_HOVER_ROUNDS):
+        for which in ("ours", "peer") if i % 2 == 0 else ("peer", "ours"):
+            if which == "ours":
+                ours.append(await _first_hover(workspace, script))
+            else:
+                peer.append(await _import_mlflow(workspace))
+    return ours, peer
+
+
+def _first_hover_figures(ours: list[FirstHover], peer: list[float]) -> dict[str, Figure]:
+    value = median([h.spawn_to_history for h in ours])
+    peer_value = median(peer)
+    after_first = median([h.first_sent_to_history for h in ours])
+    rounds = ", ".join(f"{h.spawn_to_history:.2f}" for h in ours)
+    peers = ", ".join(f"{p:.2f}" for p in peer)
+    return {
+        "first_hover": Figure(
+            "spawn → first hover showing history (1,000 runs)",
+            value,
+            "s",
+            peer='python -c "import mlflow"',
+            peer_value=peer_value,
+            ratio=ratio(value, peer_value),
+            target=f"≤ peer + {FIRST_HOVER_SLACK_S} s",
+            ok=value <= peer_value + FIRST_HOVER_SLACK_S,
+            note=(
+                f"ours − peer {value - peer_value:+.2f} s; medians of {len(ours)} fresh servers "
+                f"({rounds} s) and {len(peer)} imports ({peers} s), alternating; first hover sent "
+                f"{median([h.spawn_to_first_sent for h in ours]):.2f} s after spawn, its reply "
+                f"after {median([h.first_reply for h in ours]):.2f} s; "
+                f"{median([float(h.hovers) for h in ours]):.0f} hovers"
+            ),
+        ),
+        "first_hover_after_first_sent": Figure(
+            "first hover sent → first hover showing history",
+            after_first,
+            "s",
+            note=f"hovers one after another, {FIRST_HOVER_POLL_S * 1e3:.0f} ms apart",
+        ),
+    }
 
 
 def _figure(name: str, lf: list[float], pr: list[float], pick: Any, target: bool) -> Figure:
@@ -225,6 +339,7 @@ async def _run() -> dict[str, Figure]:
             for side in (lensflow, peer):
                 if side.client is not None:
                     await side.client.close()
+        first_ours, first_peer = await _first_hovers(workspace, script)
 
     what = (
         f"{RUNS} runs of train.py; hover {lensflow.hover_chars} chars (peer "
@@ -241,6 +356,7 @@ async def _run() -> dict[str, Figure]:
             "s",
             note=f"{what}; store filled in {fill_s:.1f} s (child process)",
         ),
+        **_first_hover_figures(first_ours, first_peer),
     }
 
 

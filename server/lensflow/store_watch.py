@@ -12,6 +12,7 @@ their writes are not reported twice.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -22,7 +23,13 @@ Signature = tuple[tuple[str, int, int] | None, ...]
 
 
 def signature(paths: list[Path]) -> Signature:
-    """(path, mtime ns, size) of each, None when it does not exist."""
+    """(path, mtime ns, size) of each, None when it does not exist or is an empty file.
+
+    An empty file holds no write: SQLite makes an empty WAL when a connection opens the store
+    (the store worker's first query, the server's own check of the tables) and deletes it when
+    the last one closes. Those are reads; seen as changes they made the server drop a first
+    load of the runs in flight and read them again.
+    """
     found: list[tuple[str, int, int] | None] = []
     for path in paths:
         try:
@@ -30,7 +37,8 @@ def signature(paths: list[Path]) -> Signature:
         except OSError:
             found.append(None)
         else:
-            found.append((str(path), st.st_mtime_ns, st.st_size))
+            empty = stat.S_ISREG(st.st_mode) and st.st_size == 0
+            found.append(None if empty else (str(path), st.st_mtime_ns, st.st_size))
     return tuple(found)
 
 
