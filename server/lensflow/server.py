@@ -23,7 +23,7 @@ from . import __version__
 from .documents import Documents
 from .history import LOAD_LIMIT, RunHistory
 from .lsp.jsonrpc import LensflowProtocol
-from .lsp.utils import in_background, refresh_lenses, refresh_views
+from .lsp.utils import in_background, refresh_lenses
 from .paths import uri_to_path
 from .services import ServiceMonitor
 from .store_watch import StoreWatcher
@@ -110,9 +110,11 @@ class LensflowServer(LanguageServer):
         self.watcher.start()
 
     async def views_changed(self) -> None:
-        """A command of this server changed what lenses and hints show: they are asked for
-        again, and the watcher knows the change is no other client's."""
-        await refresh_views(self)
+        """A command of this server changed what lenses show: they are asked for again, and
+        the watcher knows the change is no other client's. Inlay hints are asked for again by
+        `history` once a reload changes the values they show (a refresh before it would
+        fetch the old ones)."""
+        await refresh_lenses(self)
         self.watcher.adopt()
 
     def initial_settings(self, raw: Any) -> None:
@@ -173,8 +175,8 @@ class LensflowServer(LanguageServer):
 
     async def _changed_elsewhere(self) -> None:
         log.info("the store changed on disk (another client, or a checkpoint): views refreshed")
-        self.history.clear()
-        await refresh_views(self)
+        self.history.clear()  # hints are asked for again once the reload changes their values
+        await refresh_lenses(self)
 
 
 @functools.cache

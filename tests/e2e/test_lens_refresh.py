@@ -1,6 +1,7 @@
-"""Lenses and inlay hints are asked for again after another client of the same workspace (a
-second window, a script) changes what they show: two real servers over stdio on one project.
-A server's own commands: `tests/e2e/test_deploy.py::test_lens_driven_workflow`."""
+"""Lenses (and inlay hints, when a run changed their values) are asked for again after another
+client of the same workspace (a second window, a script) changes what they show: two real
+servers over stdio on one project. A server's own commands: `tests/e2e/test_deploy.py::
+test_lens_driven_workflow`."""
 
 from __future__ import annotations
 
@@ -19,10 +20,18 @@ def counts(client: LanguageClient) -> tuple[int, int]:
     return client.lens_refreshes, client.inlay_refreshes  # type: ignore[attr-defined]
 
 
-async def refreshed(client: LanguageClient, since: tuple[int, int], timeout: float = 10) -> None:
-    """Both lenses and hints were asked for again since `since`, unprompted."""
+async def refreshed(
+    client: LanguageClient, since: tuple[int, int], hints: bool = False, timeout: float = 10
+) -> None:
+    """Lenses (and, with `hints`, inlay hints) were asked for again since `since`, unprompted."""
     deadline = time.monotonic() + timeout
-    while not all(now > then for now, then in zip(counts(client), since, strict=True)):
+    wanted = 2 if hints else 1
+
+    def done() -> bool:
+        now = counts(client)[:wanted]
+        return all(a > b for a, b in zip(now, since[:wanted], strict=True))
+
+    while not done():
         assert time.monotonic() < deadline, f"no refresh within {timeout} s: {counts(client)}"
         await asyncio.sleep(0.1)
 
@@ -39,7 +48,7 @@ async def test_another_clients_changes_refresh_this_ones_lenses(
         before = counts(client)
         run = await execute(other, "lensflow.trackRun", {"script": "train.py"})
         assert run["status"] == "FINISHED"
-        await refreshed(client, before)
+        await refreshed(client, before, hints=True)  # the hints' mse = … changed too
         titles = [c.title for c in await lens_commands(client, uri)]
         assert any(t.startswith("Last run: ✓ FINISHED") and "mse=3424.86" in t for t in titles)
 

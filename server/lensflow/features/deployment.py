@@ -3,8 +3,8 @@
 LSP methods: workspace/executeCommand (lensflow.createCluster, lensflow.deploy,
 lensflow.invokeEndpoint, lensflow.cleanUp, lensflow.listClusters, lensflow.listServices,
 lensflow.getServiceKeys, lensflow.getServiceLogs); sends lensflow/serviceUpdated,
-lensflow/clusterUpdated (through the server's `ServiceMonitor`), $/progress,
-workspace/codeLens/refresh and workspace/inlayHint/refresh.
+lensflow/clusterUpdated (through the server's `ServiceMonitor`), $/progress and
+workspace/codeLens/refresh.
 """
 
 from __future__ import annotations

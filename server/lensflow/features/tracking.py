@@ -2,8 +2,7 @@
 
 LSP methods: workspace/executeCommand (lensflow.trackRun, lensflow.registerModel,
 lensflow.listExperiments, lensflow.listRuns, lensflow.getRun, lensflow.listModels);
-sends lensflow/runOutput, lensflow/runUpdated, $/progress, workspace/codeLens/refresh and
-workspace/inlayHint/refresh.
+sends lensflow/runOutput, lensflow/runUpdated, $/progress and workspace/codeLens/refresh.
 """
 
 from __future__ import annotations

@@ -54,12 +54,6 @@ async def refresh_inlay_hints(ls: LanguageServer) -> None:
             log.info("inlayHint refresh failed", exc_info=True)
 
 
-async def refresh_views(ls: LanguageServer) -> None:
-    """Lenses and inlay hints both: what a command or another client changed shows in both."""
-    await refresh_lenses(ls)
-    await refresh_inlay_hints(ls)
-
-
 def markdown_ok(ls: LanguageServer) -> bool:
     """Whether the client renders markdown in hovers (it may name only plain text)."""
     text = ls.client_capabilities.text_document
