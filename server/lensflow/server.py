@@ -2,9 +2,8 @@
 
 It owns the open documents' facts (`documents`), each script's runs (`history`), the
 workspace's services (`services`) and what other clients change on disk (`watcher`); features
-reach them through it. It knows no feature: the
-server is assembled in `app`. Nothing heavy is imported here: mlflow loads in the workspace's
-store worker on first use.
+reach them through it. It knows no feature: the server is assembled in `app`. Nothing heavy is
+imported here: mlflow loads in the workspace's store worker on first use.
 """
 
 from __future__ import annotations
