@@ -144,11 +144,11 @@ class LocalWorkspace(MlflowWorkspace):
         if body is None:
             body = await asyncio.to_thread(example_body, service.swagger_uri, args.path)
         folder = self.deployments.store.service_dir(args.service_name)
-        kills = cgroups.oom_kills(folder)
+        kills = await asyncio.to_thread(cgroups.oom_kills, folder)  # files: off the loop
         try:
             return await asyncio.to_thread(invoke, url, key, body, args.service_name)
         except Unreachable as exc:
-            if cgroups.oom_kills(folder) == kills:
+            if await asyncio.to_thread(cgroups.oom_kills, folder) == kills:
                 raise
             raise Unreachable(
                 f"Service {args.service_name}'s replica was OOMKilled while it scored this "
