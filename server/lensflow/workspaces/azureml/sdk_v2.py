@@ -10,6 +10,7 @@ deadlines.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -36,6 +37,52 @@ RUN_ID_TAG = "runId"
 _CONFIG_KEYS = ("subscription_id", "resource_group", "workspace_name")
 
 
+def _refused(error: BaseException) -> bool:
+    """Whether `error` comes of a refused connection (ECONNREFUSED), anywhere in its chain:
+    azure-core wraps requests' error, which wraps urllib3's, whose `reason` holds the socket's."""
+    seen: set[int] = set()
+    todo: list[Any] = [error]
+    while todo:
+        exc = todo.pop()
+        if not isinstance(exc, BaseException) or id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        if (
+            isinstance(exc, ConnectionRefusedError)
+            or getattr(exc, "errno", None) == errno.ECONNREFUSED
+        ):
+            return True
+        if "[Errno 111]" in str(exc) or "Connection refused" in str(exc):
+            return True
+        todo += [exc.__cause__, exc.__context__, getattr(exc, "reason", None),
+                 getattr(exc, "inner_exception", None), *exc.args]  # fmt: skip
+    return False
+
+
+_RETRY_POLICY: Any = None
+
+
+def retry_policy_class() -> Any:
+    """azure-core's RetryPolicy, but a refused connection is not retried: the host answered
+    that nothing listens there (or the proxy did), and retrying it only delays "unreachable"
+    by azure-core's back-off (about 5 s a request, several requests a command). Timeouts, DNS
+    failures, resets and 429/5xx answers keep azure-core's retries."""
+    global _RETRY_POLICY
+    if _RETRY_POLICY is None:
+        from azure.core.pipeline.policies import RetryPolicy
+
+        class RefusedNotRetried(RetryPolicy):  # type: ignore[type-arg]
+            def increment(
+                self, settings: dict[str, Any], response: Any = None, error: Any = None
+            ) -> bool:
+                if error is not None and _refused(error):
+                    settings["connect"] = 0  # decremented below to -1: exhausted, no retry
+                return bool(super().increment(settings, response=response, error=error))
+
+        _RETRY_POLICY = RefusedNotRetried
+    return _RETRY_POLICY
+
+
 def _import_error(exc: ImportError) -> Unsupported:
     return Unsupported(INSTALL_HELP, workspace="azureml", missing=str(exc.name))
 
@@ -47,11 +94,15 @@ def make_credential(mode: AuthMode, env: Mapping[str, str]) -> Any:
     except ImportError as exc:
         raise _import_error(exc) from exc
     tenant = env.get("AZURE_TENANT_ID")
+    # MSAL's requests (the authority's metadata, the token) do not retry a refused connection.
+    # Not for the CLI, managed identity or DefaultAzureCredential: the managed identity's IMDS
+    # client sets a retry policy class of its own (and probes without retries).
+    fast = {"retry_policy_class": retry_policy_class()}
     if mode == "interactive":
-        return identity.InteractiveBrowserCredential(tenant_id=tenant)
+        return identity.InteractiveBrowserCredential(tenant_id=tenant, **fast)
     if uses_service_principal(mode, env):
         return identity.ClientSecretCredential(
-            env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"]
+            env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"], **fast
         )
     if mode == "cli":
         return identity.AzureCliCredential(tenant_id=tenant or "")
@@ -140,6 +191,7 @@ class AzureMLSdkV2(OnlineServing):
                     resource_group_name=config["resource_group"],
                     workspace_name=config["workspace_name"],
                     enable_telemetry=False, show_progress=False,
+                    retry_policy=retry_policy_class()(),
                 )  # fmt: skip
                 self._workspace_name = config["workspace_name"]
             return self._client
