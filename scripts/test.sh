@@ -18,8 +18,64 @@ bash scripts/install-editors.sh
 # tests/e2e/test_tracking_ui.py: Debian's chromium (headless). tests/team: Debian's PostgreSQL
 # (the tests start a private cluster of their own on 127.0.0.1).
 bash scripts/install-browser.sh
-bash scripts/install-code-server.sh; bash scripts/package-vscode.sh  # test_vscode_workbench.py
 bash scripts/postgres.sh install
+
+# Installs that one test file needs run in the background while lint, type-check and the suite
+# go on: `background NAME COMMAND...` runs COMMAND in a session of its own, its output in
+# .cache/setup-jobs/NAME.log and its exit status in NAME.status once done (NAME.pid meanwhile).
+# The tests that need it wait for it (tests/setup_jobs.py: they fail with its log if it
+# failed); this script waits for every job at the end and fails if one failed. Started after
+# the foreground's apt-get steps: a job may use apt-get (install-code-server.sh's build tools).
+jobs_dir=.cache/setup-jobs
+background_names=()
+background_pids=()
+background() {
+  local name=$1
+  shift
+  mkdir -p "$jobs_dir"
+  rm -f "$jobs_dir/$name".{pid,status,status.part,log}
+  # The job's shell writes its own pid (its process group's id: setsid made it the leader).
+  setsid --wait bash -c 'echo $$ >"$1.pid"; "${@:2}" >"$1.log" 2>&1 </dev/null
+    echo $? >"$1.status.part"; mv "$1.status.part" "$1.status"' _ "$jobs_dir/$name" "$@" &
+  background_names+=("$name")
+  background_pids+=("$!")
+  echo "== $name: in the background (log: $jobs_dir/$name.log)"
+}
+finish_background() {  # waits for every job; reports each, returns 1 if one failed
+  local i name status failed=0
+  for i in "${!background_names[@]}"; do
+    name=${background_names[$i]}
+    wait "${background_pids[$i]}" || true
+    status=$(cat "$jobs_dir/$name.status" 2>/dev/null || echo "none")
+    if [ "$status" = 0 ]; then
+      echo "== $name: done"
+      tail -3 "$jobs_dir/$name.log"
+    else
+      echo "== $name FAILED (exit status $status); the end of $jobs_dir/$name.log:" >&2
+      tail -40 "$jobs_dir/$name.log" >&2
+      failed=1
+    fi
+  done
+  return "$failed"
+}
+# On any exit: no job outlives this script (an early exit: ruff failed, say), and no pid or
+# status file is left, so that a later pytest run by hand does not wait for a job.
+stop_background() {
+  local i prefix group
+  for i in "${!background_names[@]}"; do
+    prefix="$jobs_dir/${background_names[$i]}"
+    if [ ! -f "$prefix.status" ]; then
+      group=$(cat "$prefix.pid" 2>/dev/null || true)
+      [ -z "$group" ] || kill -- "-$group" 2>/dev/null || true
+      kill "${background_pids[$i]}" 2>/dev/null || true
+    fi
+    rm -f "$prefix.pid" "$prefix.status" "$prefix.status.part"
+  done
+}
+trap stop_background EXIT
+# tests/clients/test_vscode_workbench.py: code-server, then the extension's .vsix.
+background vscode-workbench \
+  bash -c 'bash scripts/install-code-server.sh && bash scripts/package-vscode.sh'
 
 echo "== ruff"
 .venv/bin/ruff check server protocol tests bench client-sample/python
@@ -38,6 +94,7 @@ echo "== pytest (serial)"
 .venv/bin/python -m pytest -q -p no:cacheprovider -m serial --durations=5 "$@"
 serial=$?
 set -e
+finish_background
 if [ "$parallel" -eq 5 ] && [ "$serial" -eq 5 ]; then
   echo "pytest collected no tests" >&2
   exit 1

@@ -33,6 +33,7 @@ import pytest
 
 from tests.clients.node_tools import tool
 from tests.conftest import REPO, SAMPLE
+from tests.setup_jobs import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -150,7 +151,10 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def vsix() -> Path:
     """The extension's .vsix as its files are now (scripts/package-vscode.sh: a no-op when
-    nothing changed since the last package)."""
+    nothing changed since the last package). scripts/test.sh installs code-server and packages
+    the .vsix in the background: this waits for that job first, failing with its log if it
+    failed."""
+    wait_for("vscode-workbench")
     tool("npm")
     done = subprocess.run(
         ["bash", str(REPO / "scripts" / "package-vscode.sh")],
