@@ -41,11 +41,10 @@ class Lookup:
 Literal: TypeAlias = str | Lookup | None
 # (site span, kind, first literal, second literal): a model site whose path is settled on merge
 SiteRecipe: TypeAlias = tuple[Span, str, Literal, Literal]
-# (first row, first byte) the chunk's facts were placed at, and those facts placed
+# (first row, first byte) the chunk's problems and log calls were placed at, and those placed
 Placed: TypeAlias = tuple[
     int,
     int,
-    tuple[ModelSite, ...],
     tuple[Problem, ...],
     tuple[RawLogCall, ...],
     tuple[AzCall, ...],
@@ -148,7 +147,7 @@ class Chunk:
         self.sites: list[SiteRecipe] = []
         self.problems: tuple[Problem, ...] = ()
         self.log_raw: list[RawLogCall] = []
-        self.lookups = False  # a literal waits for earlier chunks: no cached placement
+        self.lookups = False  # a literal waits for earlier chunks: its paths settle each merge
         self.placed: Placed | None = None
         self.paths: list[str | None] | None = None  # the sites' paths, once settled
 
@@ -207,27 +206,32 @@ class Chunk:
         )
         del self._tree, self._data, self._script, self._joblib
 
-    def place(self, row: int, byte: int, value: Callable[[Literal], str | None]) -> Placed:
-        """The chunk's facts moved to its first row and byte in the file."""
+    def place_sites(self, row: int, value: Callable[[Literal], str | None]) -> list[ModelSite]:
+        """The chunk's model sites moved to its first row (their paths settled): lenses."""
+        sites = zip(self.sites, self._paths(value), strict=True)
+        return [ModelSite(moved(span, row), path) for (span, *_), path in sites]
+
+    def place(self, row: int, byte: int) -> Placed:
+        """The chunk's problems and log calls moved to its first row and byte (cached there):
+        asked for only when diagnostics, hovers or hints want them."""
+        if self.placed is not None and self.placed[:2] == (row, byte):
+            return self.placed
 
         def at(raw: RawLogCall) -> RawLogCall:
             kind, start, end, key_start, key_end = raw
             key = (key_start + byte, key_end + byte) if key_start >= 0 else (-1, -1)
             return (kind, start + byte, end + byte, *key)
 
-        return (
+        self.placed = (
             row,
             byte,
-            tuple(
-                ModelSite(moved(span, row), path)
-                for (span, *_), path in zip(self.sites, self._paths(value), strict=True)
-            ),
             tuple(moved_problem(p, row) for p in self.problems),
             tuple(at(raw) for raw in self.log_raw),
             az_calls := tuple((moved(s, row), e and moved_edit(e, row)) for s, e in self.az_calls),
             tuple((moved(s, row), moved_edit(e, row)) for s, e in self.az_imports),
             tuple(az_call_problem(s, e, []) for s, e in az_calls),
         )
+        return self.placed
 
     def _paths(self, value: Callable[[Literal], str | None]) -> list[str | None]:
         if self.paths is None or self.lookups:  # a literal of an earlier chunk: each merge

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import re
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 
@@ -57,6 +57,7 @@ class LogSite:
 
 # kind, the call's start and end byte, its key argument's start and end byte (-1: no literal)
 RawLogCall = tuple[str, int, int, int, int]
+Problems = tuple[Problem, ...]
 PLAIN_STRING = re.compile(rb"""(['"])([^'"\\\n]*)\1""")  # a string without prefix or escapes
 _NEWLINE = re.compile(rb"\n")
 
@@ -65,10 +66,16 @@ class LogCalls:
     """A script's log calls as the analysis found them (byte offsets), made `LogSite`s on first
     use: only hovers and inlay hints need them, and a new document version should not pay."""
 
-    __slots__ = ("_data", "_raw", "_sites")
+    __slots__ = ("_data", "_later", "_raw", "_sites")
 
-    def __init__(self, data: bytes = b"", raw: tuple[RawLogCall, ...] = ()) -> None:
-        self._data, self._raw = data, raw
+    def __init__(
+        self,
+        data: bytes = b"",
+        raw: tuple[RawLogCall, ...] | Callable[[], tuple[RawLogCall, ...]] = (),
+    ) -> None:
+        """`raw` may be a callable that finds them on first use (an edit's lens need not)."""
+        self._data, self._later = data, raw if callable(raw) else None
+        self._raw: tuple[RawLogCall, ...] = () if callable(raw) else raw
         self._sites: tuple[LogSite, ...] | None = None if raw else ()
 
     @classmethod
@@ -79,7 +86,12 @@ class LogCalls:
         return calls
 
     def __bool__(self) -> bool:
-        return bool(self._raw) or bool(self._sites)
+        return bool(self._raws()) or bool(self._sites)
+
+    def _raws(self) -> tuple[RawLogCall, ...]:
+        if self._later is not None:
+            self._raw, self._later = self._later(), None
+        return self._raw
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, LogCalls) and self.sites() == other.sites()
@@ -102,7 +114,7 @@ class LogCalls:
             row = bisect_right(starts, byte) - 1
             return row, _u16(data[starts[row] : byte]), starts[row]
 
-        for kind, start, end, key_start, key_end in self._raw:
+        for kind, start, end, key_start, key_end in self._raws():
             row, col, _ = position(start)
             end_row, end_col, line = position(end)
             nl = data.find(b"\n", end)
@@ -128,15 +140,37 @@ def _string(raw: bytes) -> str | None:
     return value if isinstance(value, str) else None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class ScriptFacts:
     uses_mlflow: bool
     track_anchor: Span | None
     experiment_name: str | None
     model_sites: tuple[ModelSite, ...]
     registered_model_name: str | None
-    problems: tuple[Problem, ...]
+    # The seed's pitfalls; or a callable that places them on first use: diagnostics wait for
+    # edits to stop, and an edit's lens should not pay for every chunk's problems moving.
+    found_problems: Problems | Callable[[], Problems]
     log_calls: LogCalls = field(default_factory=LogCalls)
+
+    @property
+    def problems(self) -> Problems:
+        found = self.found_problems
+        if callable(found):
+            found = found()
+            object.__setattr__(self, "found_problems", found)  # placed once
+        return found
+
+    def _key(self) -> tuple[object, ...]:
+        return (
+            self.uses_mlflow, self.track_anchor, self.experiment_name, self.model_sites,
+            self.registered_model_name, self.problems, self.log_calls,
+        )  # fmt: skip
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ScriptFacts) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
     @property
     def log_sites(self) -> tuple[LogSite, ...]:

@@ -12,6 +12,7 @@ the file), every version is analysed whole by `analyze`, as before.
 
 from __future__ import annotations
 
+import functools
 import logging
 from itertools import accumulate
 
@@ -25,7 +26,7 @@ from .chunk import (
     read_chunks,
 )
 from .extract import _facts, log_names
-from .facts import LogCalls, ModelSite, Problem, RawLogCall, ScriptFacts, Span
+from .facts import LogCalls, ModelSite, Problem, Problems, RawLogCall, ScriptFacts, Span
 from .fixes import AzCall, AzImport, azure_problems
 from .parsing import _engine, _parse
 
@@ -138,11 +139,7 @@ class Incremental:
         experiment: str | None = None
         registered: str | None = None
         sites: list[ModelSite] = []
-        problems: list[Problem] = []
-        raw: list[RawLogCall] = []
-        az_calls: list[AzCall] = []
-        az_imports: list[AzImport] = []
-        az_problems: list[Problem] = []
+        spots: list[tuple[Chunk, int, int]] = []  # each chunk's first row and byte
         earlier: dict[str, str | None] = {}  # name -> its last literal so far
         row = 0
         for chunk, byte in zip(chunks, self._starts, strict=False):
@@ -158,27 +155,38 @@ class Incremental:
                 experiment = experiment or value(lit)
             for lit in chunk.registered:
                 registered = registered or value(lit)
-            done = chunk.placed
-            if done is None or done[:2] != (row, byte) or chunk.lookups:
-                done = chunk.place(row, byte, value)
-                chunk.placed = done
-            sites += done[2]
-            problems += done[3]
-            raw += done[4]
-            az_calls += done[5]
-            az_imports += done[6]
-            az_problems += done[7]
+            if chunk.sites:
+                sites += chunk.place_sites(row, value)
+            spots.append((chunk, row, byte))
             earlier.update(chunk.last_assign)
             row += chunk.rows
-        if az_calls or az_imports:  # their fixes span the file: made whole, and sorted in
-            problems += azure_problems(az_calls, az_imports, az_problems)
-            problems.sort(key=lambda p: (p.span.start_line, p.span.start_col))
+        later = functools.cache(functools.partial(_placed, spots))
         return ScriptFacts(
             uses_mlflow,
             anchor or fit,
             experiment,
             tuple(sites),
             registered,
-            tuple(problems),
-            LogCalls(self._data, tuple(raw)) if uses_mlflow else LogCalls(),
+            lambda: later()[0],
+            LogCalls(self._data, lambda: later()[1]) if uses_mlflow else LogCalls(),
         )
+
+
+def _placed(spots: list[tuple[Chunk, int, int]]) -> tuple[Problems, tuple[RawLogCall, ...]]:
+    """Every chunk's problems and log calls where the chunk now is: on first use only."""
+    problems: list[Problem] = []
+    raw: list[RawLogCall] = []
+    az_calls: list[AzCall] = []
+    az_imports: list[AzImport] = []
+    az_problems: list[Problem] = []
+    for chunk, row, byte in spots:
+        done = chunk.place(row, byte)
+        problems += done[2]
+        raw += done[3]
+        az_calls += done[4]
+        az_imports += done[5]
+        az_problems += done[6]
+    if az_calls or az_imports:  # their fixes span the file: made whole, and sorted in
+        problems += azure_problems(az_calls, az_imports, az_problems)
+        problems.sort(key=lambda p: (p.span.start_line, p.span.start_col))
+    return tuple(problems), tuple(raw)

@@ -99,6 +99,8 @@ def _moved(obj: Any, first: int, end: int, top: bool = True) -> Any:
 def cell_facts(notebook: ScriptFacts, first: int, end: int) -> ScriptFacts:
     """The notebook's facts as one cell (lines [first, end) of the joined script) sees them:
     names (experiment, model, imports) stay notebook-wide, positions are the cell's own."""
-    moved: ScriptFacts = _moved(notebook, first, end)
+    # problems placed first: `_moved` walks fields, and theirs may still be a callable
+    placed = dataclasses.replace(notebook, found_problems=notebook.problems)
+    moved: ScriptFacts = _moved(placed, first, end)
     # The log calls are kept as byte offsets until asked for: they move as sites.
     return dataclasses.replace(moved, log_calls=LogCalls.of(_moved(notebook.log_sites, first, end)))
