@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from ..analysis import LogSite, ScriptFacts
 
-HOVER_WAIT_S = 1.5  # from the load's start; the store worker starts at `initialized`
+HOVER_WAIT_S = 3.0  # from the load's start; the store worker starts at `initialized`
 MAX_ROWS = 10
 
 
