@@ -53,6 +53,9 @@ class LensflowServer(LanguageServer):
         self._raw_settings: Any = None
         self._settings: Settings | None = None
         self._workspace: Workspace | None = None
+        # Every workspace made (a settings change makes a new one; a run in flight keeps the
+        # old one): each is closed at shutdown, so that no store worker outlives the server.
+        self._workspaces: list[Workspace] = []
         # Called after every workspace/didChangeConfiguration (diagnostics publish again).
         self.after_configuration: list[Callable[[], None]] = []
         self.documents = Documents(lambda: self.workspace)
@@ -95,8 +98,21 @@ class LensflowServer(LanguageServer):
             from .settings import make_workspace
 
             self._workspace = make_workspace(self.resolved)
+            self._workspaces.append(self._workspace)
             log.info("workspace: %s", self._workspace.display_name)
         return self._workspace
+
+    async def close_workspaces(self) -> None:
+        """At shutdown: closes every workspace made (its store worker ends with it). Else the
+        worker would outlive the server until it next read its stdin, seconds later if it was
+        still importing mlflow, holding the server's stderr open: a client that waits for the
+        server's pipes to close (pytest-lsp, an editor reading its log) waited with it."""
+        made, self._workspaces, self._workspace = self._workspaces, [], None
+        for workspace in made:
+            try:
+                await workspace.close()
+            except Exception:  # one workspace's failure does not keep the others open
+                log.exception("closing the workspace %s", workspace.display_name)
 
     def warm(self) -> None:
         """Get the workspace's slow parts going before the first command needs them."""
