@@ -6,32 +6,22 @@ cd "$(dirname "$0")/.."
 # The scoring app's tests serve ONNX and TensorFlow models, and the Azure ML workspace's tests
 # load the real azureml SDK classes they substitute: those extras come too.
 bash scripts/setup.sh test,onnx,tensorflow,azureml,notebooks
-# The client samples' tests: Node.js for the VS Code extension and the Node client (the
-# machine's own, else Debian's), Neovim and Emacs for the editor set-ups.
-if ! command -v npm >/dev/null; then
-  sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq nodejs npm >/dev/null
-fi
-# tests/scoring/test_postman.py: Postman's converter and newman, exactly as locked.
-(cd tests/clients/postman && npm ci --no-audit --no-fund --loglevel=error)
-bash scripts/install-editors.sh
-# tests/e2e/test_tracking_ui.py: Debian's chromium (headless). tests/team: Debian's PostgreSQL
-# (the tests start a private cluster of their own on 127.0.0.1).
-bash scripts/install-browser.sh
-bash scripts/postgres.sh install
 
-# Installs that one test file needs run in the background while lint, type-check and the suite
-# go on: `background NAME COMMAND...` runs COMMAND in a session of its own, its output in
-# .cache/setup-jobs/NAME.log and its exit status in NAME.status once done (NAME.pid meanwhile).
-# The tests that need it wait for it (tests/setup_jobs.py: they fail with its log if it
-# failed); this script waits for every job at the end and fails if one failed. Started after
-# the foreground's apt-get steps: a job may use apt-get (install-code-server.sh's build tools).
+# Slow steps that need not hold up the next ones run in the background: `background NAME LINES
+# COMMAND...` runs COMMAND in a session of its own, its output in .cache/setup-jobs/NAME.log and
+# its exit status in NAME.status once done (NAME.pid meanwhile). `finish_background [NAME...]`
+# waits for those jobs (all by default), shows how each ended, and fails if one failed. The
+# tests that need an install made in the background wait for it themselves
+# (tests/setup_jobs.py: they fail with its log if it failed); every job is waited for before
+# this script ends.
 jobs_dir=.cache/setup-jobs
 background_names=()
 background_pids=()
-background() {
-  local name=$1
-  shift
+background_done=()
+background_show=()
+background() {  # LINES: how much of the job's log to show once it is done
+  local name=$1 show=$2
+  shift 2
   mkdir -p "$jobs_dir"
   rm -f "$jobs_dir/$name".{pid,status,status.part,log}
   # The job's shell writes its own pid (its process group's id: setsid made it the leader).
@@ -39,17 +29,23 @@ background() {
     echo $? >"$1.status.part"; mv "$1.status.part" "$1.status"' _ "$jobs_dir/$name" "$@" &
   background_names+=("$name")
   background_pids+=("$!")
+  background_show+=("$show")
   echo "== $name: in the background (log: $jobs_dir/$name.log)"
 }
-finish_background() {  # waits for every job; reports each, returns 1 if one failed
+finish_background() {
   local i name status failed=0
   for i in "${!background_names[@]}"; do
     name=${background_names[$i]}
+    if [ "$#" -gt 0 ] && [[ " $* " != *" $name "* ]]; then
+      continue
+    fi
+    [ -z "${background_done[$i]:-}" ] || continue
     wait "${background_pids[$i]}" || true
+    background_done[$i]=1
     status=$(cat "$jobs_dir/$name.status" 2>/dev/null || echo "none")
     if [ "$status" = 0 ]; then
       echo "== $name: done"
-      tail -3 "$jobs_dir/$name.log"
+      tail -"${background_show[$i]}" "$jobs_dir/$name.log"
     else
       echo "== $name FAILED (exit status $status); the end of $jobs_dir/$name.log:" >&2
       tail -40 "$jobs_dir/$name.log" >&2
@@ -73,15 +69,32 @@ stop_background() {
   done
 }
 trap stop_background EXIT
+# mypy (~100-140 s on a clean clone, with no cache; one core) runs while the installs below
+# wait on the network and apt; it is waited for, and must pass, before pytest starts.
+background mypy 1000 .venv/bin/mypy
+# The client samples' tests: Node.js for the VS Code extension and the Node client (the
+# machine's own, else Debian's), Neovim and Emacs for the editor set-ups.
+if ! command -v npm >/dev/null; then
+  sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq nodejs npm >/dev/null
+fi
+# tests/scoring/test_postman.py: Postman's converter and newman, exactly as locked.
+(cd tests/clients/postman && npm ci --no-audit --no-fund --loglevel=error)
+bash scripts/install-editors.sh
+# tests/e2e/test_tracking_ui.py: Debian's chromium (headless). tests/team: Debian's PostgreSQL
+# (the tests start a private cluster of their own on 127.0.0.1).
+bash scripts/install-browser.sh
+bash scripts/postgres.sh install
+
 # tests/clients/test_vscode_workbench.py: code-server, then the extension's .vsix.
-background vscode-workbench \
+background vscode-workbench 3 \
   bash -c 'bash scripts/install-code-server.sh && bash scripts/package-vscode.sh'
 
 echo "== ruff"
 .venv/bin/ruff check server protocol tests bench client-sample/python
 .venv/bin/ruff format --check server protocol tests bench client-sample/python
 echo "== mypy"
-.venv/bin/mypy
+finish_background mypy
 # Two workers (one per core of the CI machine); the tests that measure time or load (marked
 # `serial`) run alone afterwards, so a neighbour's load cannot fail them. Exit code 5 is
 # "collected nothing": fine for one part, not for both.
