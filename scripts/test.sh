@@ -78,8 +78,10 @@ if ! command -v npm >/dev/null; then
   sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
   "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq nodejs npm >/dev/null
 fi
-# tests/scoring/test_postman.py: Postman's converter and newman, exactly as locked.
-(cd tests/clients/postman && npm ci --no-audit --no-fund --loglevel=error)
+# tests/scoring/test_postman.py: Postman's converter and newman, exactly as locked (the test
+# waits for this job).
+background postman 3 \
+  bash -c 'cd tests/clients/postman && npm ci --no-audit --no-fund --loglevel=error'
 bash scripts/install-editors.sh
 # tests/e2e/test_tracking_ui.py: Debian's chromium (headless). tests/team: Debian's PostgreSQL
 # (the tests start a private cluster of their own on 127.0.0.1).

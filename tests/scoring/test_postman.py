@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.clients.node_tools import check, run, tool
+from tests.setup_jobs import wait_for
 
 from .conftest import REPO, Data, Service
 
@@ -29,6 +30,7 @@ OPTIONS = "parametersResolution=Example,folderStrategy=Paths"
 
 @pytest.fixture(scope="module")
 def ridge(start_services: Any, data: Data) -> Iterator[Service]:
+    wait_for("postman")  # scripts/test.sh runs the `npm ci` in the background
     for script in (CONVERTER, NEWMAN):
         if not script.is_file():
             pytest.fail(f"{script} is missing: run scripts/test.sh, or `npm ci` in {TOOLS.parent}")
