@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
 from lensflow_protocol.errors import LensflowError
@@ -31,12 +33,72 @@ CLOSE_WAIT_S = 5.0
 """How long closing a workspace waits for its background watchers to end."""
 
 
+class DaemonPool(Executor):
+    """A fixed pool of daemon threads. concurrent.futures' ThreadPoolExecutor joins its threads
+    at interpreter exit: an abandoned call (past its deadline, or in flight at `shutdown`, an
+    SDK still waiting out its retries) then held the server's exit for as long as it ran (7 s
+    seen with no network). Daemon threads are not waited for: the process exits when asked."""
+
+    def __init__(self, workers: int, name: str) -> None:
+        self._workers, self._name = workers, name
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._shut = False
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        with self._lock:
+            if self._shut:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            future: Future[T] = Future()
+            self._queue.put((future, lambda: fn(*args, **kwargs)))
+            if len(self._threads) < self._workers:
+                thread = threading.Thread(
+                    target=self._work, name=f"{self._name}_{len(self._threads)}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
+            return future
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, call = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = call()
+            except BaseException as exc:  # the caller's future carries it, as in the stdlib
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._shut = True
+            threads = list(self._threads)
+        if cancel_futures:
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item[0].cancel()
+        for _ in threads:
+            self._queue.put(None)
+        if wait:
+            for thread in threads:
+                thread.join()
+
+
 class SdkCalls:
     """Runs SDK calls in a private thread pool, each under a deadline, errors mapped."""
 
     def __init__(self, call_timeout_s: float = CALL_TIMEOUT_S, workers: int = 4) -> None:
         self.call_timeout_s = call_timeout_s
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="lensflow-azureml")
+        self._pool = DaemonPool(workers, "lensflow-azureml")
 
     def budget(self, seconds: float = COMMAND_BUDGET_S) -> float:
         """The monotonic time by which a command's calls must have answered."""
