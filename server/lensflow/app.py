@@ -59,6 +59,7 @@ class Lifecycle(Feature):
                 await other.shutdown()
         await self.server.services.stop()
         await self.server.watcher.stop()
+        self.server.documents.collector.close()
         await self.server.close_workspaces()
 
 

@@ -16,6 +16,7 @@ from lsprotocol import types
 
 from .analysis import AnalysisCache, ScriptFacts
 from .analysis.notebook import cell_facts, join_cells
+from .idle_gc import IdleCollector
 
 if TYPE_CHECKING:
     from pygls.workspace import Workspace
@@ -25,13 +26,21 @@ class Documents:
     def __init__(self, open_documents: Callable[[], Workspace]) -> None:
         self._open = open_documents
         self._analyses = AnalysisCache()
+        self.collector = IdleCollector()  # a new version's objects: frozen once edits stop
+
+    def _analysed(self, count_before: int) -> None:
+        if self._analyses.analysed != count_before:
+            self.collector.poke()
 
     def facts(self, uri: str) -> ScriptFacts | None:
         """The syntax facts of an open Python script, one parse per version."""
         if not uri.endswith(".py"):
             return None
         doc = self._open().get_text_document(uri)
-        return self._analyses.get(uri, doc.version, doc.source)
+        before = self._analyses.analysed
+        facts = self._analyses.get(uri, doc.version, doc.source)
+        self._analysed(before)
+        return facts
 
     def facts_and_target(self, uri: str) -> tuple[ScriptFacts, str] | None:
         """The facts of an open script or notebook cell, and the uri its commands and run
@@ -46,7 +55,9 @@ class Documents:
         """Each code cell's uri and facts; one analysis per notebook text."""
         cells = self._code_cells(notebook)
         source, ranges = join_cells([text for _, text in cells])
+        before = self._analyses.analysed
         facts = self._analyses.get(notebook.uri, None, source)
+        self._analysed(before)
         return [
             (uri, cell_facts(facts, *lines)) for (uri, _), lines in zip(cells, ranges, strict=True)
         ]

@@ -12,6 +12,7 @@ class AnalysisCache:
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[int | None, str, Incremental]] = {}
+        self.analysed = 0  # versions analysed so far (each one made new objects)
 
     def get(self, uri: str, version: int | None, source: str) -> ScriptFacts:
         hit = self._entries.get(uri)
@@ -23,6 +24,7 @@ class AnalysisCache:
             return hit[2].facts
         analysis = hit[2] if hit else Incremental()
         facts = analysis.update(source)
+        self.analysed += 1
         self._entries[uri] = (version, source, analysis)
         return facts
 
