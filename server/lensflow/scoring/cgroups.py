@@ -266,14 +266,8 @@ def oom_kills(service_dir: Path) -> int:
         return 0
     if placed.version == 2:
         return v2.oom_kills([placed.main, *(replica[0] for replica in placed.replicas)])
-    total = 0
-    for folder in [placed.service[0], *(replica[0] for replica in placed.replicas)]:
-        with contextlib.suppress(OSError, ValueError):
-            for line in Path(folder, "memory.oom_control").read_text().splitlines():
-                key, _, value = line.partition(" ")
-                if key == "oom_kill":
-                    total += int(value)
-    return total
+    folders = [placed.service[0], *(replica[0] for replica in placed.replicas)]
+    return v2.oom_kills(folders, "memory.oom_control")
 
 
 def remove(service_dir: Path) -> list[str]:

@@ -158,12 +158,13 @@ def limit_cpu(leaf: str, cpu: str) -> None:
         _write(Path(leaf), "cpu.max", cpu)
 
 
-def oom_kills(leaves: list[str]) -> int:
-    """The kernel's OOM kills in these leaves (`memory.events`, hierarchical: a leaf's own)."""
+def oom_kills(folders: list[str], file: str = "memory.events") -> int:
+    """The kernel's OOM kills in these folders: the `oom_kill` line of v2's `memory.events`
+    (hierarchical: a leaf's own), or of v1's `memory.oom_control` (`cgroups` asks that)."""
     total = 0
-    for leaf in leaves:
+    for folder in folders:
         with contextlib.suppress(OSError, ValueError):
-            for line in Path(leaf, "memory.events").read_text().splitlines():
+            for line in Path(folder, file).read_text().splitlines():
                 key, _, value = line.partition(" ")
                 if key == "oom_kill":
                     total += int(value)
