@@ -19,6 +19,18 @@ def _store(tmp_path: Path) -> tuple[Path, Path]:
     return db, db.with_name(db.name + "-wal")
 
 
+def _watching(db: Path, wal: Path) -> tuple[StoreWatcher, list[None]]:
+    """A watcher of the store, adopting its state now; the list its changes are noted in."""
+    changes: list[None] = []
+
+    async def changed() -> None:
+        changes.append(None)
+
+    watcher = StoreWatcher(lambda: [db, wal], changed)
+    watcher.adopt()
+    return watcher, changes
+
+
 async def _reports(watcher: StoreWatcher) -> int:
     """How many of two looks (one to see a change, one to see it settled) reported one."""
     return sum([await watcher.look(), await watcher.look()])
@@ -36,13 +48,7 @@ def test_an_empty_file_counts_as_missing(tmp_path: Path) -> None:
 
 async def test_a_reader_opening_and_closing_the_store_is_no_change(tmp_path: Path) -> None:
     db, wal = _store(tmp_path)
-    changes: list[None] = []
-
-    async def changed() -> None:
-        changes.append(None)
-
-    watcher = StoreWatcher(lambda: [db, wal], changed)
-    watcher.adopt()
+    watcher, changes = _watching(db, wal)
     reader = sqlite3.connect(db)
     reader.execute("SELECT count(*) FROM runs").fetchone()
     assert wal.exists() and wal.stat().st_size == 0  # the WAL a read makes
@@ -55,13 +61,7 @@ async def test_a_reader_opening_and_closing_the_store_is_no_change(tmp_path: Pat
 
 async def test_a_write_is_a_change(tmp_path: Path) -> None:
     db, wal = _store(tmp_path)
-    changes: list[None] = []
-
-    async def changed() -> None:
-        changes.append(None)
-
-    watcher = StoreWatcher(lambda: [db, wal], changed)
-    watcher.adopt()
+    watcher, changes = _watching(db, wal)
     with contextlib.closing(sqlite3.connect(db)) as writer:
         writer.execute("INSERT INTO runs VALUES (1)")
         writer.commit()

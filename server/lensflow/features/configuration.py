@@ -7,6 +7,7 @@ workspace/executeCommand `lensflow.getWorkspace`; sends `lensflow/workspaceChang
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -28,12 +29,13 @@ class Configuration(Feature):
         self.server.initial_settings(params.initialization_options)
 
     @on(types.INITIALIZED)
-    def initialized(self, params: types.InitializedParams) -> None:
+    async def initialized(self, params: types.InitializedParams) -> None:
         """A workspace with a store starts its worker now, not when the first script opens:
         mlflow's import takes seconds, and the first hover should find history."""
         from ..settings import has_store
 
-        if has_store(self.server.resolved):
+        # a look into the SQLite file (which a writer may hold): not on the event loop
+        if await asyncio.to_thread(has_store, self.server.resolved):
             self.server.warm()
 
     @on(types.WORKSPACE_DID_CHANGE_CONFIGURATION)

@@ -29,7 +29,7 @@ from .tags import PROCESS_TAG, SCRIPT_TAG
 
 log = logging.getLogger(__name__)
 EXPERIMENTS_PAGE = 1000  # MlflowClient.search_experiments' default page
-_BUSY_MS = 2000  # a writer holding the file this long: let mlflow wait for it instead
+_BUSY_S = 2.0  # a writer holding the file this long: let mlflow wait for it instead
 
 
 def sqlite_path(tracking_uri: str) -> Path | None:
@@ -55,9 +55,8 @@ class SqliteRuns:
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(f"{self.db.resolve().as_uri()}?mode=ro", uri=True, timeout=0)
+        conn = sqlite3.connect(f"{self.db.resolve().as_uri()}?mode=ro", uri=True, timeout=_BUSY_S)
         try:
-            conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
             conn.execute("BEGIN")  # one snapshot for every query below
             yield conn
         finally:
