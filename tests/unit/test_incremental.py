@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lensflow.analysis import AnalysisCache, analyze
+from lensflow.analysis import AnalysisCache, analyze, incremental
 from lensflow.analysis.incremental import Incremental
+from tree_sitter import Parser, Tree
 
 SEED = (Path(__file__).resolve().parent.parent / "fixtures" / "seed_train_original.py").read_text()
 BASE = (
@@ -107,3 +112,65 @@ def test_cache_updates_a_document_incrementally() -> None:
     second = cache.get("file:///a.py", 2, BASE.replace("'models/a.pkl'", "'models/z.pkl'"))
     assert second != first
     assert [s.model_path for s in second.model_sites].count("sub/z.pkl") == 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(edits)
+def test_a_new_text_read_in_pieces_equals_a_full_analysis(
+    steps: list[tuple[str, int, str]],
+) -> None:
+    """With a split every few statements (some inside strings or brackets): each text read
+    new, and edited (an edit over most of the file reads it new)."""
+    text, edited = BASE, Incremental()
+    with pieces_of(64):
+        edited.update(text)
+        for step in steps:
+            text = apply(text, step)
+            expected = analyze(text)
+            assert edited.update(text) == expected
+            facts = Incremental().update(text)
+            assert facts == expected
+            assert facts.log_sites == expected.log_sites
+
+
+def test_a_new_text_is_parsed_a_piece_at_a_time() -> None:
+    """The peak of a new 2,500-line text's analysis is a piece's tree, not the file's: the
+    allocator keeps what the peak took (the server's RSS per line)."""
+    body = "\n\ndef train_{0}(data):\n    model.fit(data)\n    mlflow.log_metric('m{0}', {0})\n"
+    text = BASE + "".join(body.format(i) for i in range(500))
+    parsed: list[int] = []
+    real_parse = Parser.parse
+
+    def parse(self: Parser, source: bytes, *args: object) -> Tree:
+        parsed.append(len(source))
+        return real_parse(self, source, *args)
+
+    def peak_of_a_new_text() -> int:
+        Incremental().update(BASE)  # what a first text loads
+        tracemalloc.start()
+        try:
+            facts = Incremental().update(text)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            assert facts == expected
+
+    expected = analyze(text)
+    with pieces_of(len(text)):
+        whole = peak_of_a_new_text()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Parser, "parse", parse)
+        pieced = peak_of_a_new_text()
+    parsed = parsed[1:]  # BASE's
+    assert len(parsed) > 3 and max(parsed) <= incremental.PIECE_BYTES + 200, parsed
+    assert pieced < 0.6 * whole, (pieced, whole)
+    # a text with a syntax error is parsed whole, as before
+    broken = text.replace("def train_7(data):", "def train_7(data:")
+    assert Incremental().update(broken) == analyze(broken)
+
+
+@contextlib.contextmanager
+def pieces_of(size: int) -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(incremental, "PIECE_BYTES", size)
+        yield

@@ -13,7 +13,9 @@ the file), every version is analysed whole by `analyze`, as before.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
+import re
 from itertools import accumulate
 
 from tree_sitter import Parser
@@ -31,6 +33,11 @@ from .fixes import AzCall, AzImport, azure_problems
 from .parsing import _engine, _parse
 
 log = logging.getLogger(__name__)
+
+PIECE_BYTES = 8_192  # a new text is parsed this much at a time (~0.25 MB of tree), or in 64
+# a code line at column 0 that no earlier line continues (one ending in `\`, `,`, `(`, `:`…)
+# and that is no clause of a compound statement
+_STATEMENT_START = re.compile(rb"\n(?<![\\,(\[{:]\n)(?!(?:else|elif|except|finally)\b)([A-Za-z_@])")
 
 
 class Incremental:
@@ -55,6 +62,11 @@ class Incremental:
         return self.facts
 
     def _rebuild(self, data: bytes) -> None:
+        if self.facts is None or self._chunks is not None:  # not while a syntax error lasts
+            chunks = self._read_in_pieces(data)
+            if chunks is not None and (facts := self._merge(chunks)):
+                self._chunks, self.facts = chunks, facts
+                return
         tree, blanked = _parse(data)
         self._data, self._chunks = data, None
         if not blanked and not tree.root_node.has_error:
@@ -65,12 +77,31 @@ class Incremental:
         log.debug("whole-file analysis: %d bytes with a syntax error", len(data))
         self.facts = _facts(data, tree, blanked)
 
+    def _read_in_pieces(self, data: bytes) -> list[Chunk] | None:
+        """A new text's chunks, parsed a piece at a time: a whole file's tree costs ~30 bytes
+        a byte, and the allocator keeps what a tree took after it is freed, so the peak is the
+        server's memory for good. None: a piece did not parse alone (the file has an error, or
+        a split fell inside a statement); the caller parses the file whole."""
+        self._data, self._names, chunks = data, {}, []
+        parser = Parser(_engine().language)
+        size = max(PIECE_BYTES, len(data) // 64)  # each piece settles every chunk's names
+        for lo, hi in itertools.pairwise(_splits(data, size)):
+            tree = parser.parse(data[lo:hi])
+            if tree.root_node.has_error:
+                return None
+            fresh = read_chunks(tree, data[lo:hi])
+            del tree  # the chunks hold it until they are settled
+            chunks += fresh
+            if not self._settle(chunks, fresh):
+                return None
+        return chunks
+
     def _edit(self, chunks: list[Chunk], data: bytes) -> bool:
         old, starts = self._data, self._starts
         i0, i1 = self._touched(old, data)
         lo, hi = starts[i0], starts[i1 + 1] + len(data) - len(old)
-        if hi < lo:
-            return False
+        if hi < lo or hi - lo > max(PIECE_BYTES, len(data) // 2):
+            return False  # most of the file: read as a new text, in pieces
         region = data[lo:hi]
         tree = Parser(_engine().language).parse(region)
         if tree.root_node.has_error:
@@ -170,6 +201,19 @@ class Incremental:
             lambda: later()[0],
             LogCalls(self._data, lambda: later()[1]) if uses_mlflow else LogCalls(),
         )
+
+
+def _splits(data: bytes, size: int) -> list[int]:
+    """0, the starts of lines about `size` bytes apart where a statement may begin at column 0,
+    and len(data). A split inside a string or a bracket, or after a decorator, makes a piece
+    that does not parse: the file is then parsed whole."""
+    bounds = [0]
+    while (at := data.find(b"\n", bounds[-1] + size)) >= 0:
+        found = _STATEMENT_START.search(data, at)
+        if found is None:
+            break
+        bounds.append(found.start(1))
+    return [*bounds, len(data)]
 
 
 def _placed(spots: list[tuple[Chunk, int, int]]) -> tuple[Problems, tuple[RawLogCall, ...]]:
