@@ -418,7 +418,7 @@ async def track_register_cancel(page: Any, bench: Workbench) -> None:
         page, re.compile(r"^Register model [\w.-]+$"), STEP_MS, "after the run"
     )
     assert await lens(page, "Deploy (register the model first)").count() == 1
-    await register.click()
+    await click_until_it_runs(page, register, "registering the model", "Registered ")
     next_step = re.compile(r"^(Create cluster [\w.-]+|Deploy [\w.-]+ v1 to [\w.-]+)$")
     await wait_lens(page, next_step, STEP_MS, "after Register model, with no edit")
     assert await lens(page, "Deploy (register the model first)").count() == 0
@@ -426,6 +426,24 @@ async def track_register_cancel(page: Any, bench: Workbench) -> None:
     # (d) Cancel on the progress notification of ▶ Track run ends a slow run: the
     # server kills it and records it KILLED, and its processes are gone.
     await cancel_a_slow_run(page, bench.folder)
+
+
+async def click_until_it_runs(page: Any, link: Any, progress: str, done: str) -> None:
+    """Click a lens; a click that started nothing (no progress `Lensflow: <progress>`, no
+    result toast `<done>…` within 15 s: the lens was redrawn under the pointer) is made again,
+    once. Then the command's result toast shows."""
+    started = page.locator(
+        ".notification-toast", has_text=re.compile(f"Lensflow: {progress}|{done}")
+    )
+    for attempt in (1, 2):
+        await link.click()
+        try:
+            await started.first.wait_for(timeout=15_000)
+            break
+        except Exception:
+            if attempt == 2:
+                raise AssertionError(f"two clicks on a lens started no '{progress}'") from None
+    await page.locator(".notification-toast", has_text=done).first.wait_for(timeout=STEP_MS)
 
 
 async def cancel_a_slow_run(page: Any, folder: Path) -> None:
