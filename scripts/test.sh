@@ -82,11 +82,11 @@ fi
 # waits for this job).
 background postman 3 \
   bash -c 'cd tests/clients/postman && npm ci --no-audit --no-fund --loglevel=error'
-bash scripts/install-editors.sh
-# tests/e2e/test_tracking_ui.py: Debian's chromium (headless). tests/team: Debian's PostgreSQL
-# (the tests start a private cluster of their own on 127.0.0.1).
-bash scripts/install-browser.sh
-bash scripts/postgres.sh install
+# Debian's packages, one after the other (apt takes a lock), in the background: Neovim and
+# Emacs for tests/clients/test_editor_setups.py, Chromium (headless) for the tracking UI and
+# workbench tests, PostgreSQL for tests/team (which starts a private cluster on 127.0.0.1).
+background system-packages 3 bash -c 'bash scripts/install-editors.sh &&
+  bash scripts/install-browser.sh && bash scripts/postgres.sh install'
 
 # tests/clients/test_vscode_workbench.py: code-server, then the extension's .vsix.
 background vscode-workbench 3 \

@@ -1,8 +1,10 @@
 """Installs that scripts/test.sh runs in the background while lint, type-check and the suite
-start, each needed by one test file: `vscode-workbench` (code-server and the extension's .vsix,
-for tests/clients/test_vscode_workbench.py), `postman` (the `npm ci` of tests/clients/postman,
-for tests/scoring/test_postman.py). Each job NAME keeps, in .cache/setup-jobs/: NAME.pid
-while it runs, NAME.log (its output), and NAME.status (its exit status) once it is done.
+start: `vscode-workbench` (code-server and the extension's .vsix, for
+tests/clients/test_vscode_workbench.py), `postman` (the `npm ci` of tests/clients/postman, for
+tests/scoring/test_postman.py), `system-packages` (Debian's Neovim, Emacs, Chromium and
+PostgreSQL, for the editor set-ups, the browser tests and tests/team). Each job NAME keeps, in
+.cache/setup-jobs/: NAME.pid while it runs, NAME.log (its output), and NAME.status (its exit
+status) once it is done.
 
 A test that needs a job's install calls `wait_for(NAME)` first: it returns once the job
 succeeded, and fails the test (never skips it) with the end of the job's log when the job

@@ -21,6 +21,7 @@ import pytest
 
 from tests.conftest import REPO, SAMPLE
 from tests.reliability.test_tcp import Server
+from tests.setup_jobs import wait_for
 
 EDITORS = REPO / "client-sample" / "editors"
 TRIAL_TIMEOUT_S = 180
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.slow
 
 
 def editor(name: str) -> str:
+    wait_for("system-packages")  # scripts/test.sh installs the editors in the background
     path = shutil.which(name)
     if path is None:
         pytest.fail(f"{name} is not installed: {INSTALL}", pytrace=False)

@@ -278,6 +278,7 @@ async def browser_page(bench: Workbench, profile: Path) -> AsyncIterator[Any]:
     """The workbench in headless Chromium, any request off its origin refused."""
     from playwright.async_api import async_playwright
 
+    wait_for("system-packages")  # scripts/test.sh installs Chromium in the background
     assert CHROMIUM.exists(), "no /usr/bin/chromium: run `bash scripts/install-browser.sh`"
     origin = f"http://127.0.0.1:{bench.port}"
     async with async_playwright() as playwright:

@@ -22,6 +22,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 from tests.conftest import SERVER_COMMAND, error_of, execute, record, start
 from tests.e2e.test_azureml_offline import BARE_ENV
 from tests.e2e.test_azureml_offline import CONFIG as AZURE_CONFIG
+from tests.setup_jobs import wait_for as wait_for_job
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -101,6 +102,7 @@ async def rendered_text(
     so the page renders offline or not at all."""
     from playwright.async_api import async_playwright
 
+    wait_for_job("system-packages")  # scripts/test.sh installs Chromium in the background
     assert CHROMIUM.exists(), "no /usr/bin/chromium: run `bash scripts/install-browser.sh`"
     origin = url.split("/#", 1)[0]
     async with async_playwright() as playwright:

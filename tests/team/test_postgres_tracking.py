@@ -30,6 +30,7 @@ from tests.conftest import REPO, error_of, execute
 from tests.e2e.test_deploy import seed_split
 from tests.e2e.test_settings_and_ui import free_port
 from tests.e2e.test_tracking import expected_mse
+from tests.setup_jobs import wait_for
 
 SCRIPT = REPO / "scripts" / "postgres.sh"
 MLFLOW = Path(sys.executable).with_name("mlflow")
@@ -40,6 +41,7 @@ DOWN_BOUND_S = 15.0  # a query against a stopped server must answer within this
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[str]:
     """A private PostgreSQL cluster on 127.0.0.1, started by the set-up script; its URL."""
+    wait_for("system-packages")  # scripts/test.sh installs PostgreSQL in the background
     # As root the cluster belongs to the `postgres` user: its folder must be reachable by it,
     # which pytest's private tmp_path is not.
     folder = tempfile.mkdtemp(prefix="lensflow-pg-", dir="/tmp")
