@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import yaml
+from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from tests.conftest import execute
@@ -23,6 +24,15 @@ async def test_registered_model_loads_with_mlflow(
     registered = await execute(client, "lensflow.registerModel", args)
     assert registered["modelFramework"] == "ScikitLearn"
     assert registered["source"].endswith("/artifacts/model_mlflow")
+    # A progress bar while it registers, with no Cancel; its end says what was made.
+    (bar,) = [
+        reports
+        for reports in client.progress_reports.values()
+        if getattr(reports[0], "title", "") == "Registering diabetes_model"
+    ]
+    assert isinstance(bar[0], types.WorkDoneProgressBegin) and not bar[0].cancellable
+    assert isinstance(bar[-1], types.WorkDoneProgressEnd)
+    assert bar[-1].message == "version 1 (ScikitLearn)"
 
     # MLflow's Python API, by the models:/ URI: exactly the seed's Ridge, in float64.
     loaded = pyfunc_predict(project, "models:/diabetes_model/1", x_head)

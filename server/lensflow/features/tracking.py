@@ -140,7 +140,11 @@ class Tracking(Feature):
 
     @command(names.REGISTER_MODEL)
     async def register_model(self, args: RegisterModelArgs) -> RegisterModelResult:
-        result = await self.server.active_workspace().register_model(args)
+        # Seconds (the model is exported as an MLflow model): a bar, with no Cancel (a
+        # registration half made is not undone).
+        async with Progress(self.server, f"Registering {args.model_name}", None) as progress:
+            result = await self.server.active_workspace().register_model(args)
+            progress.end(f"version {result.version} ({result.model_framework})")
         self.server.history.latest.forget()
         await self.server.views_changed()  # the lens offers Deploy now
         return result

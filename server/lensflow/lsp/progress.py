@@ -19,9 +19,10 @@ log = logging.getLogger(__name__)
 
 
 class Progress:
-    """One progress bar; a client's cancel sets `cancel`. A no-op where the client has none."""
+    """One progress bar; a client's cancel sets `cancel` (no cancel: the work cannot be
+    cancelled, and the client shows no Cancel). A no-op where the client has none."""
 
-    def __init__(self, ls: LanguageServer, title: str, cancel: asyncio.Event) -> None:
+    def __init__(self, ls: LanguageServer, title: str, cancel: asyncio.Event | None) -> None:
         self._ls = ls
         self._title = title
         self._cancel = cancel
@@ -38,14 +39,16 @@ class Progress:
             log.info("client refused a progress token", exc_info=True)
             return self
         self._token = token
-        loop = asyncio.get_running_loop()
-        future = self._ls.work_done_progress.tokens[token]
-        future.add_done_callback(
-            lambda f: loop.call_soon_threadsafe(self._cancel.set) if f.cancelled() else None
+        if (cancel := self._cancel) is not None:
+            loop = asyncio.get_running_loop()
+            future = self._ls.work_done_progress.tokens[token]
+            future.add_done_callback(
+                lambda f: loop.call_soon_threadsafe(cancel.set) if f.cancelled() else None
+            )
+        begin = types.WorkDoneProgressBegin(
+            title=self._title, cancellable=cancel is not None, message=""
         )
-        self._ls.work_done_progress.begin(
-            token, types.WorkDoneProgressBegin(title=self._title, cancellable=True, message="")
-        )
+        self._ls.work_done_progress.begin(token, begin)
         return self
 
     def report(self, message: str, percentage: int | None = None) -> None:
@@ -60,5 +63,8 @@ class Progress:
             self._ls.work_done_progress.end(self._token, types.WorkDoneProgressEnd(message=message))
             self._token = None
 
-    async def __aexit__(self, *exc: object) -> None:
-        self.end("cancelled" if self._cancel.is_set() else "done")
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if self._cancel is not None and self._cancel.is_set():
+            self.end("cancelled")
+        else:
+            self.end("failed" if exc_type is not None else "done")
