@@ -43,6 +43,18 @@ describe("results", () => {
     assert.equal(summarize("lensflow.getWorkspace", { kind: "azureml", name: "ws" }), "Azure ML workspace ws");
   });
 
+  it("name the records the server could not read", () => {
+    const record = (name: string) => ({ name, kind: "storeError", message: "unreadable: clean it up" });
+    assert.equal(
+      summarize("lensflow.listServices", { services: [], damaged: [record("svc-a")] }),
+      "0 services; 1 damaged: svc-a (Clean up removes them; details in the output)",
+    );
+    const many = ["c1", "c2", "c3", "c4", "c5"].map(record);
+    const line = summarize("lensflow.listClusters", { ...QUERY_RESULTS["lensflow.listClusters"], damaged: many });
+    assert.equal(line, "1 cluster; 5 damaged: c1, c2, c3 and 2 more (Clean up removes them; details in the output)");
+    assert.equal(summarize("lensflow.listClusters", QUERY_RESULTS["lensflow.listClusters"]), "1 cluster");
+  });
+
   it("never put service keys in a notification", () => {
     const line = summarize("lensflow.getServiceKeys", { primaryKey: "s3cret-primary", secondaryKey: "s3cret-secondary" });
     assert.doesNotMatch(line, /s3cret/);

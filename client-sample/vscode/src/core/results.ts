@@ -22,6 +22,16 @@ function count(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
+/** Records the server could not read (`damaged`), by name: they would hide in the JSON. */
+function damaged(result: unknown): string {
+  const names = listOf<{ name?: unknown }>(result, "damaged").map((d) => str(d.name));
+  if (names.length === 0) {
+    return "";
+  }
+  const shown = names.length > 3 ? `${names.slice(0, 3).join(", ")} and ${names.length - 3} more` : names.join(", ");
+  return `; ${names.length} damaged: ${shown} (Clean up removes them; details in the output)`;
+}
+
 function metrics(value: unknown): string {
   if (!isObject(value)) {
     return "";
@@ -74,9 +84,9 @@ export function summarize(command: string, result: unknown): string {
     case "lensflow.listModels":
       return count(listOf(result, "models").length, "registered model");
     case "lensflow.listClusters":
-      return count(listOf(result, "clusters").length, "cluster");
+      return count(listOf(result, "clusters").length, "cluster") + damaged(result);
     case "lensflow.listServices":
-      return count(listOf(result, "services").length, "service");
+      return count(listOf(result, "services").length, "service") + damaged(result);
     case "lensflow.getServiceKeys":
       return "The service's keys are in the “Lensflow” output";
     case "lensflow.getServiceLogs":
