@@ -34,7 +34,7 @@ from .parsing import _engine, _parse
 
 log = logging.getLogger(__name__)
 
-PIECE_BYTES = 8_192  # a new text is parsed this much at a time (~0.25 MB of tree), or in 64
+PIECE_BYTES = 8_192  # a new text is parsed this much at a time (~0.25 MB of tree); a big one in 64
 # a code line at column 0 that no earlier line continues (one ending in `\`, `,`, `(`, `:`…)
 # and that is no clause of a compound statement
 _STATEMENT_START = re.compile(rb"\n(?<![\\,(\[{:]\n)(?!(?:else|elif|except|finally)\b)([A-Za-z_@])")
