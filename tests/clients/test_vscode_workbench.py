@@ -431,8 +431,10 @@ async def track_register_cancel(page: Any, bench: Workbench) -> None:
 
 async def click_until_it_runs(page: Any, link: Any, progress: str, done: str) -> None:
     """Click a lens; a click that started nothing (no progress `Lensflow: <progress>`, no
-    result toast `<done>…` within 15 s: the lens was redrawn under the pointer) is made again,
-    once. Then the command's result toast shows."""
+    result toast `<done>…` within 15 s, as when the lens is redrawn under the pointer) is made
+    again, once. Then the command's result toast shows."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
     started = page.locator(
         ".notification-toast", has_text=re.compile(f"Lensflow: {progress}|{done}")
     )
@@ -441,7 +443,7 @@ async def click_until_it_runs(page: Any, link: Any, progress: str, done: str) ->
         try:
             await started.first.wait_for(timeout=15_000)
             break
-        except Exception:
+        except PlaywrightTimeout:
             if attempt == 2:
                 raise AssertionError(f"two clicks on a lens started no '{progress}'") from None
     await page.locator(".notification-toast", has_text=done).first.wait_for(timeout=STEP_MS)
